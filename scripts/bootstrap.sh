@@ -83,9 +83,16 @@ else
     log "mmcv $MMCV_VERSION with ops: installed"
 fi
 
-if [ -f "$ROOT/setup.py" ]; then
+# Rebuild the operator only when its sources changed (or it does not import).
+ops_stamp="$VENV/.ops_dcnv3.sha256"
+ops_hash=$(cd "$ROOT" && cat setup.py $(find ops_dcnv3/csrc -type f | sort) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$ops_stamp" 2>/dev/null)" = "$ops_hash" ] \
+        && "$PY" -c 'import ops_dcnv3._C, internimage' >/dev/null 2>&1; then
+    log "internimage + ops_dcnv3: already installed"
+else
     log "installing internimage + ops_dcnv3 (editable; compiles the operator)"
-    "${PIP[@]}" install -q --no-build-isolation --no-deps -e "$ROOT"
-    "$PY" -c 'import ops_dcnv3, internimage' >/dev/null
+    pip_q install -q --no-build-isolation --no-deps -e "$ROOT"
+    "$PY" -c 'import ops_dcnv3._C, internimage'
+    echo "$ops_hash" > "$ops_stamp"
 fi
 log "ready: $VENV"

@@ -1,0 +1,51 @@
+# InternImage-H, pre-trained on large joint data, fine-tuned on ImageNet-1K at 640
+# (official internimage_h_22kto1k_640: 1.08B params). Recipe as for L; the head is the
+# CLIP-style attention-pooling head fed by the last two stages.
+_base_ = './internimage-l_8xb128_in1k-384px.py'
+
+img_size = 640
+model = dict(
+    backbone=dict(arch='h', drop_path_rate=0.2, out_indices=(2, 3)),
+    head=dict(
+        _delete_=True,
+        type='InternImageAttnPoolClsHead',
+        num_classes=1000,
+        in_channels=2560,
+        loss=dict(
+            type='LabelSmoothLoss', label_smooth_val=0.3, mode='original'),
+        cal_acc=False))
+
+bgr_mean = [103.53, 116.28, 123.675]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=img_size,
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(
+            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='ResizeEdge',
+        scale=img_size,
+        edge='short',
+        backend='pillow',
+        interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=img_size),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,180 @@
+"""Reading released InternImage checkpoints: the one place that knows their key layouts.
+
+Layouts (DESIGN.md section 4):
+
+* classification: ``{'model': sd}``; backbone keys at the root (``patch_embed.*``,
+  ``levels.*``), head keys ``conv_head.*``, ``head.*`` (T-XL) or ``dcnv3_head_x4.*``,
+  ``dcnv3_head_x3.*``, ``clip_projector.*``, ``fc_norm.*``, ``head.*`` (H/G);
+* detection / segmentation: ``{'state_dict': sd}`` with the backbone under ``backbone.``
+  (optionally behind a ``module.`` of a distributed wrapper).
+
+Our backbone uses the official submodule names, so mapping is stripping wrappers and
+prefixes; only the classifier head is renamed (``head.*`` -> ``head.fc.*``) to fit the
+mmpretrain heads of :mod:`internimage.models.heads`.
+"""
+import pickle
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.logging import print_log
+from torch import nn
+
+__all__ = [
+    'load_checkpoint_file', 'extract_state_dict', 'split_backbone_state_dict',
+    'load_backbone_checkpoint', 'convert_classification_checkpoint', 'BACKBONE_KEY_PREFIXES',
+    'HEAD_KEY_PREFIXES'
+]
+
+BACKBONE_KEY_PREFIXES = ('patch_embed.', 'levels.')
+# Head of the released classifiers (``head.`` is the final Linear in both kinds).
+HEAD_KEY_PREFIXES = ('conv_head.', 'dcnv3_head_x4.', 'dcnv3_head_x3.', 'clip_projector.',
+                     'fc_norm.', 'head.')
+_WRAPPER_KEYS = ('state_dict', 'model', 'module')
+_STRIPPED_PREFIXES = ('module.', )
+
+
+def load_checkpoint_file(path: str) -> dict:
+    """Loads a checkpoint on CPU with ``weights_only=True``.
+
+    Besides tensors, the numpy/mmengine types that mmengine Runner checkpoints carry in
+    their metadata are allowed (:func:`internimage.engine.checkpoint_safe_globals`).
+    Files whose pickle needs other globals are refused with the name of the blocked
+    global; allow it with ``torch.serialization.add_safe_globals`` if you trust the file.
+    """
+    from .engine.checkpoint import checkpoint_safe_globals
+    try:
+        with torch.serialization.safe_globals(checkpoint_safe_globals()):
+            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise RuntimeError(
+            f'{path} is not loadable with weights_only=True (it pickles non-tensor objects). '
+            'If you trust this file, allow the global named below with '
+            'torch.serialization.add_safe_globals([...]) and retry.\n'
+            f'{error}') from error
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'{path}: expected a dict checkpoint, got {type(checkpoint).__name__}')
+    return checkpoint
+
+
+def extract_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
+    """Unwraps ``state_dict`` / ``model`` / ``module`` containers and ``module.`` prefixes."""
+    state_dict = checkpoint
+    while True:
+        wrapper = next((k for k in _WRAPPER_KEYS if isinstance(state_dict.get(k), dict)), None)
+        if wrapper is None:
+            break
+        state_dict = state_dict[wrapper]
+    result = OrderedDict()
+    for key, value in state_dict.items():
+        if not torch.is_tensor(value):
+            continue  # metadata next to the weights (e.g. 'epoch')
+        for prefix in _STRIPPED_PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        result[key] = value
+    if not result:
+        raise ValueError('the checkpoint holds no tensors (looked inside '
+                         f'{list(_WRAPPER_KEYS)} wrappers)')
+    return result
+
+
+def split_backbone_state_dict(
+        state_dict: Dict[str, torch.Tensor],
+        prefix: Optional[str] = None) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
+    """Picks the backbone's entries out of a full model state dict.
+
+    Args:
+        state_dict (dict): Unwrapped state dict (see :func:`extract_state_dict`).
+        prefix (str, optional): Prefix of the backbone keys. None detects it:
+            ``backbone.`` when any key has it (detection / segmentation / mmpretrain
+            files), else none (official classification files).
+
+    Returns:
+        tuple: (backbone state dict with the prefix removed, the other keys).
+    """
+    if prefix is None:
+        prefix = 'backbone.' if any(k.startswith('backbone.') for k in state_dict) else ''
+    backbone, others = OrderedDict(), []
+    for key, value in state_dict.items():
+        if prefix and key.startswith(prefix):
+            backbone[key[len(prefix):]] = value
+        elif not prefix and not key.startswith(HEAD_KEY_PREFIXES):
+            backbone[key] = value
+        else:
+            others.append(key)
+    return backbone, others
+
+
+def load_backbone_checkpoint(backbone: nn.Module,
+                             path: str,
+                             prefix: Optional[str] = None,
+                             logger: str = 'current') -> Tuple[List[str], List[str]]:
+    """Loads a released (or our own) checkpoint into an InternImage backbone.
+
+    Missing and unexpected backbone keys are logged by name; ``gamma1``/``gamma2``
+    absent from the file keep their ``layer_scale`` init (downstream recipes add layer
+    scale to T/S/B). Raises if no key matches or a matching key has another shape.
+
+    Args:
+        backbone (nn.Module): The backbone to fill.
+        path (str): Checkpoint file.
+        prefix (str, optional): Prefix of the backbone keys in the file (None: detect).
+        logger (str): mmengine logger name. Defaults to ``'current'``.
+
+    Returns:
+        tuple: (missing keys, unexpected keys).
+    """
+    state_dict = extract_state_dict(load_checkpoint_file(path))
+    weights, ignored = split_backbone_state_dict(state_dict, prefix)
+    own = backbone.state_dict()
+    matched = [k for k in weights if k in own]
+    if not matched:
+        raise KeyError(f'{path} has no InternImage backbone weights: none of its '
+                       f'{len(weights)} candidate keys (e.g. {list(weights)[:3]}) matches the '
+                       f'backbone (e.g. {list(own)[:3]})')
+    mismatched = [f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
+                  for k in matched if weights[k].shape != own[k].shape]
+    if mismatched:
+        raise ValueError(f'{path} does not fit this backbone (another arch?); shape '
+                         'mismatches:\n  ' + '\n  '.join(mismatched))
+    missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    layer_scales = [k for k in missing if k.rsplit('.', 1)[-1] in ('gamma1', 'gamma2')]
+    missing_other = [k for k in missing if k not in layer_scales]
+
+    print_log(f'Loaded {len(matched)} backbone tensors from {path}'
+              + (f' (ignored {len(ignored)} non-backbone keys)' if ignored else ''),
+              logger=logger)
+    if layer_scales:
+        print_log('Layer-scale parameters not in the checkpoint keep their init value: '
+                  + ', '.join(layer_scales), logger=logger)
+    if missing_other:
+        print_log('Missing backbone keys (left at init): ' + ', '.join(missing_other),
+                  logger=logger, level=30)
+    if unexpected:
+        print_log('Unexpected backbone keys (ignored): ' + ', '.join(unexpected),
+                  logger=logger, level=30)
+    return list(missing), list(unexpected)
+
+
+def convert_classification_checkpoint(
+        state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+    """Maps an official classification state dict to our mmpretrain ``ImageClassifier``.
+
+    Backbone keys go under ``backbone.``; head keys under ``head.``, with the final
+    Linear ``head.*`` renamed ``head.fc.*``. Unknown keys raise.
+    """
+    converted, unknown = OrderedDict(), []
+    for key, value in extract_state_dict(state_dict).items():
+        if key.startswith(BACKBONE_KEY_PREFIXES):
+            converted['backbone.' + key] = value
+        elif key.startswith('head.'):
+            converted['head.fc.' + key[len('head.'):]] = value
+        elif key.startswith(HEAD_KEY_PREFIXES):
+            converted['head.' + key] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise KeyError('not an official InternImage classification checkpoint; unknown keys: '
+                       + ', '.join(unknown[:20]) + (' ...' if len(unknown) > 20 else ''))
+    return converted

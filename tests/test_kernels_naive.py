@@ -1,0 +1,238 @@
+"""The compiled DCNv3 kernels against a naive definition written here from DESIGN.md section 2.
+
+The naive version loops in Python over every (image, output pixel, group, point) of tiny
+inputs and reads the four bilinear neighbours of the zero-padded input one by one, so it
+shares no code with the kernels (nor with ``ops_dcnv3.dcnv3_reference``). Its autograd
+gradients are the independent check of the kernels' backward.
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+_C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
+ops = torch.ops.ops_dcnv3
+
+DEVICES = [
+    'cpu',
+    pytest.param('cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason='needs a CUDA GPU')),
+]
+
+
+def output_size(size, pad, dilation, kernel, stride):
+    return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
+
+
+def naive_dcnv3(x, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                dilation_h, dilation_w, group, group_channels, offset_scale, remove_center):
+    """Direct transcription of the operator's definition (float64, differentiable)."""
+    batch, height, width, _ = x.shape
+    out_h = output_size(height, pad_h, dilation_h, kernel_h, stride_h)
+    out_w = output_size(width, pad_w, dilation_w, kernel_w, stride_w)
+    padded = F.pad(x, (0, 0, pad_w, pad_w, pad_h, pad_h))
+    padded_h, padded_w = padded.shape[1:3]
+    points = [(i_x, i_y) for i_x in range(kernel_w) for i_y in range(kernel_h)
+              if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)]
+    num_points = len(points)
+    half_h = dilation_h * (kernel_h - 1) // 2
+    half_w = dilation_w * (kernel_w - 1) // 2
+    zero = x.new_zeros(group_channels)
+
+    def read(n, row, col, g):
+        if 0 <= row < padded_h and 0 <= col < padded_w:
+            return padded[n, row, col, g * group_channels:(g + 1) * group_channels]
+        return zero
+
+    pixels = []
+    for n in range(batch):
+        for h_out in range(out_h):
+            for w_out in range(out_w):
+                groups = []
+                for g in range(group):
+                    acc = zero
+                    for k, (i_x, i_y) in enumerate(points):
+                        j = g * num_points + k
+                        loc_x = half_w + w_out * stride_w + (
+                            -half_w + i_x * dilation_w + offset[n, h_out, w_out, 2 * j]) * offset_scale
+                        loc_y = half_h + h_out * stride_h + (
+                            -half_h + i_y * dilation_h + offset[n, h_out, w_out, 2 * j + 1]) * offset_scale
+                        x0, y0 = math.floor(loc_x.item()), math.floor(loc_y.item())
+                        fx, fy = loc_x - x0, loc_y - y0
+                        sample = ((1 - fy) * (1 - fx) * read(n, y0, x0, g) +
+                                  (1 - fy) * fx * read(n, y0, x0 + 1, g) +
+                                  fy * (1 - fx) * read(n, y0 + 1, x0, g) +
+                                  fy * fx * read(n, y0 + 1, x0 + 1, g))
+                        acc = acc + mask[n, h_out, w_out, j] * sample
+                    groups.append(acc)
+                pixels.append(torch.cat(groups))
+    return torch.stack(pixels).view(batch, out_h, out_w, group * group_channels)
+
+
+# (batch, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+#  dilation_w, group, group_channels, offset_scale, remove_center)
+CASES = {
+    'k3s1p1': (2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 1.0, False),
+    'stride2-dilation2-remove-center': (1, 4, 5, 3, 3, 2, 2, 1, 1, 2, 2, 1, 3, 0.7, True),
+    'rectangular-kernel': (2, 3, 4, 3, 2, 1, 1, 1, 0, 1, 1, 2, 2, 1.5, False),
+    'wide-group-k5': (1, 4, 4, 5, 5, 1, 1, 2, 2, 1, 1, 1, 11, 2.0, False),
+    # Group widths the kernels specialise (InternImage T-XL use 16, H/G 32).
+    'group-channels-16': (1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 16, 1.0, False),
+    'group-channels-32-remove-center': (1, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 32, 1.0, True),
+}
+
+
+def make_inputs(case, dtype=torch.float64, device='cpu', seed=0):
+    (batch, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+     dilation_w, group, group_channels, offset_scale, remove_center) = case
+    gen = torch.Generator().manual_seed(seed)
+    out_h = output_size(height, pad_h, dilation_h, kernel_h, stride_h)
+    out_w = output_size(width, pad_w, dilation_w, kernel_w, stride_w)
+    num_points = kernel_h * kernel_w - int(remove_center)
+    x = torch.randn(batch, height, width, group * group_channels, generator=gen,
+                    dtype=torch.float64)
+    # Offsets of a few pixels, so that some samples leave the image.
+    offset = 1.5 * torch.randn(batch, out_h, out_w, group * num_points * 2, generator=gen,
+                               dtype=torch.float64)
+    mask = torch.rand(batch, out_h, out_w, group, num_points, generator=gen,
+                      dtype=torch.float64).softmax(-1).flatten(3)
+    params = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
+              group, group_channels, offset_scale, 2, remove_center)
+    return [t.to(dtype=dtype, device=device) for t in (x, offset, mask)], params
+
+
+def naive_with_grads(x, offset, mask, params, grad_output):
+    leaves = [t.detach().cpu().double().requires_grad_() for t in (x, offset, mask)]
+    kernel_args = params[:11] + params[12:]  # drop im2col_step
+    out = naive_dcnv3(*leaves, *kernel_args)
+    out.backward(grad_output.detach().cpu().double())
+    return out.detach(), [leaf.grad for leaf in leaves]
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('case', list(CASES), ids=list(CASES))
+def test_forward_backward_match_naive_float64(case, device):
+    (x, offset, mask), params = make_inputs(CASES[case], device=device)
+    out = ops.dcnv3_forward(x, offset, mask, *params)
+    grad_output = torch.randn(out.shape, dtype=out.dtype,
+                              generator=torch.Generator().manual_seed(1)).to(device)
+    grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
+
+    expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
+    torch.testing.assert_close(out.cpu(), expected_out, rtol=1e-10, atol=1e-10)
+    for name, grad, expected in zip(('input', 'offset', 'mask'), grads, expected_grads):
+        assert grad.shape == expected.shape, name
+        torch.testing.assert_close(grad.cpu(), expected, rtol=1e-9, atol=1e-9,
+                                   msg=lambda m, name=name: f'grad_{name}: {m}')
+
+
+TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 4e-3}
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('case', ['k3s1p1', 'group-channels-16'])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16],
+                         ids=['float32', 'bfloat16', 'float16'])
+def test_reduced_precision_matches_naive(dtype, case, device):
+    (x, offset, mask), params = make_inputs(CASES[case], dtype=dtype, device=device)
+    out = ops.dcnv3_forward(x, offset, mask, *params)
+    assert out.dtype == dtype
+    grad_output = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(
+        device=device, dtype=dtype)
+    grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
+    # The naive run sees exactly the rounded inputs, so only the kernel's arithmetic differs.
+    expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
+    tol = TOLERANCE[dtype]
+    scale = expected_out.abs().max()
+    torch.testing.assert_close(out.cpu().double(), expected_out, rtol=tol, atol=tol * scale)
+    for name, grad, expected in zip(('input', 'offset', 'mask'), grads, expected_grads):
+        assert grad.dtype == dtype, name
+        torch.testing.assert_close(grad.cpu().double(), expected, rtol=tol,
+                                   atol=tol * expected.abs().max(),
+                                   msg=lambda m, name=name: f'grad_{name}: {m}')
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_backward_is_the_derivative_of_forward(device):
+    """Finite differences of the compiled forward against the compiled backward."""
+    (x, offset, mask), params = make_inputs(CASES['stride2-dilation2-remove-center'],
+                                            device=device, seed=3)
+
+    class CompiledDCNv3(torch.autograd.Function):
+
+        @staticmethod
+        def forward(ctx, x, offset, mask):
+            ctx.save_for_backward(x, offset, mask)
+            return ops.dcnv3_forward(x, offset, mask, *params)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return ops.dcnv3_backward(*ctx.saved_tensors, grad_output.contiguous(), *params)
+
+    inputs = [t.requires_grad_() for t in (x, offset, mask)]
+    assert torch.autograd.gradcheck(CompiledDCNv3.apply, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_backward_with_more_threads_than_images_and_groups():
+    """One image and one group on two threads: grad_input is accumulated in per-chunk copies."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for dtype, tol in ((torch.float64, 1e-9), (torch.bfloat16, 3e-2)):
+            (x, offset, mask), params = make_inputs(CASES['wide-group-k5'], dtype=dtype, seed=5)
+            grad_output = torch.randn(x.shape, generator=torch.Generator().manual_seed(2)).to(dtype)
+            grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
+            _, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
+            for grad, expected in zip(grads, expected_grads):
+                torch.testing.assert_close(grad.double(), expected, rtol=tol,
+                                           atol=tol * expected.abs().max())
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_samples_far_outside_read_zero(device):
+    (x, offset, mask), params = make_inputs(CASES['k3s1p1'], device=device)
+    offset = torch.full_like(offset, 100.0)
+    out = ops.dcnv3_forward(x, offset, mask, *params)
+    grads = ops.dcnv3_backward(x, offset, mask, torch.ones_like(out), *params)
+    assert torch.count_nonzero(out) == 0
+    assert all(torch.count_nonzero(g) == 0 for g in grads)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_empty_batch_and_batch_not_divisible_by_im2col_step(device):
+    (x, offset, mask), params = make_inputs(CASES['k3s1p1'], device=device)
+    empty = [t[:0] for t in (x, offset, mask)]
+    out = ops.dcnv3_forward(*empty, *params)
+    assert out.shape == (0, 3, 3, 4)
+    grads = ops.dcnv3_backward(*empty, out, *params)
+    assert [g.shape for g in grads] == [t.shape for t in empty]
+
+    # Batch 3 with im2col_step 2: every image is still computed, and each on its own.
+    batch3 = [torch.cat([t, t[:1]]) for t in (x, offset, mask)]
+    out3 = ops.dcnv3_forward(*batch3, *params)
+    torch.testing.assert_close(out3[2], ops.dcnv3_forward(x, offset, mask, *params)[0])
+
+
+def test_bad_arguments_raise_clear_errors():
+    (x, offset, mask), params = make_inputs(CASES['k3s1p1'])
+    with pytest.raises(RuntimeError, match='`offset` of shape'):
+        ops.dcnv3_forward(x, offset[..., :-2].contiguous(), mask, *params)
+    with pytest.raises(RuntimeError, match='`mask` to have the dtype'):
+        ops.dcnv3_forward(x, offset, mask.float(), *params)
+    with pytest.raises(RuntimeError, match='`input` to be contiguous'):
+        ops.dcnv3_forward(x.transpose(1, 2), offset, mask, *params)
+    with pytest.raises(RuntimeError, match='group \\* group_channels'):
+        bad = list(params)
+        bad[9] = 3  # group_channels
+        ops.dcnv3_forward(x, offset, mask, *bad)
+    with pytest.raises(RuntimeError, match='im2col_step > 0'):
+        bad = list(params)
+        bad[11] = 0
+        ops.dcnv3_forward(x, offset, mask, *bad)
+    with pytest.raises(RuntimeError, match='remove_center=True needs odd kernel'):
+        ops.dcnv3_forward(x, offset, mask, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 1.0, 2, True)
+    with pytest.raises(RuntimeError, match='`grad_output` of shape'):
+        ops.dcnv3_backward(x, offset, mask, x[:, :2].contiguous(), *params)

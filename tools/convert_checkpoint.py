@@ -1,0 +1,47 @@
+"""Convert an official InternImage classification checkpoint for mmpretrain.
+
+    python tools/convert_checkpoint.py SRC DST
+
+SRC is a released classification file (``{'model': state_dict}``, e.g.
+internimage_t_1k_224.pth); DST loads into the ``ImageClassifier`` of
+``configs/classification/internimage-*.py`` (``tools/test.py CONFIG DST``).
+Backbone keys move under ``backbone.``; the head under ``head.`` (its final Linear
+``head.*`` becomes ``head.fc.*``). Detection/segmentation files need no conversion:
+the backbone's ``init_cfg=dict(type='Pretrained', checkpoint=...)`` reads them directly.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+# Run from a checkout without installing: make the repository importable.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from internimage.checkpoint import (convert_classification_checkpoint,  # noqa: E402
+                                    load_checkpoint_file)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='official classification checkpoint (.pth)')
+    parser.add_argument('dst', help='output path for the mmpretrain checkpoint')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    state_dict = convert_classification_checkpoint(load_checkpoint_file(args.src))
+    out_dir = osp.dirname(osp.abspath(args.dst))
+    os.makedirs(out_dir, exist_ok=True)
+    # Only tensors and strings: the result loads with torch.load(weights_only=True).
+    torch.save({'state_dict': state_dict,
+                'meta': {'converted_from': osp.basename(args.src)}}, args.dst)
+    num_backbone = sum(k.startswith('backbone.') for k in state_dict)
+    print(f'wrote {args.dst}: {num_backbone} backbone and '
+          f'{len(state_dict) - num_backbone} head tensors')
+
+
+if __name__ == '__main__':
+    main()
