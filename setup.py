@@ -13,6 +13,7 @@ Fast in-place CPU-only build during development::
 import glob
 import os
 import shutil
+import sys
 
 import torch
 from setuptools import find_packages, setup
@@ -69,9 +70,16 @@ def _want_cuda() -> bool:
 def make_extension():
     # torch >= 2.14 headers require C++20.
     cxx_flags = ['-O3', '-std=c++20']
+    link_flags = []
+    if sys.platform.startswith('linux'):
+        # at::parallel_for is a header template that only runs in parallel when the extension
+        # itself is compiled with OpenMP (torch's own libgomp is reused at load time).
+        cxx_flags.append('-fopenmp')
+        link_flags.append('-fopenmp')
     sources = _sources('*.cpp') + _sources(os.path.join('cpu', '*.cpp'))
     if not _want_cuda():
-        return CppExtension('ops_dcnv3._C', sources, extra_compile_args={'cxx': cxx_flags})
+        return CppExtension('ops_dcnv3._C', sources, extra_compile_args={'cxx': cxx_flags},
+                            extra_link_args=link_flags)
 
     if not os.environ.get('TORCH_CUDA_ARCH_LIST') and not torch.cuda.is_available():
         # With no GPU to detect, torch would compile for every architecture it knows (slow,
@@ -88,6 +96,7 @@ def make_extension():
         sources + _sources(os.path.join('cuda', '*.cu')),
         define_macros=[('WITH_CUDA', None)],
         extra_compile_args={'cxx': cxx_flags, 'nvcc': nvcc_flags},
+        extra_link_args=link_flags,
     )
 
 

@@ -58,9 +58,9 @@ class QuickstartSpec:
         objects_per_image (tuple[int, int]): Inclusive range of shapes per
             scene. Defaults to (2, 5).
         cls_num_train (int): Classification train images per class.
-            Defaults to 64.
+            Defaults to 200.
         cls_num_val (int): Classification val images per class.
-            Defaults to 16.
+            Defaults to 50.
         cls_image_size (int): Side of the classification images.
             Defaults to 64.
         seed (int): Base seed. Defaults to 0.
@@ -69,8 +69,8 @@ class QuickstartSpec:
     num_val: int = 24
     image_size: int = 128
     objects_per_image: Tuple[int, int] = (2, 5)
-    cls_num_train: int = 64
-    cls_num_val: int = 16
+    cls_num_train: int = 200
+    cls_num_val: int = 50
     cls_image_size: int = 64
     seed: int = 0
 

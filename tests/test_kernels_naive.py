@@ -80,6 +80,8 @@ CASES = {
     # Group widths the kernels specialise (InternImage T-XL use 16, H/G 32).
     'group-channels-16': (1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 16, 1.0, False),
     'group-channels-32-remove-center': (1, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 32, 1.0, True),
+    # Wider than one pass of a GPU warp's channel lanes (several steps per thread).
+    'group-channels-130': (1, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 130, 1.0, False),
 }
 
 
@@ -236,3 +238,31 @@ def test_bad_arguments_raise_clear_errors():
         ops.dcnv3_forward(x, offset, mask, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 1.0, 2, True)
     with pytest.raises(RuntimeError, match='`grad_output` of shape'):
         ops.dcnv3_backward(x, offset, mask, x[:, :2].contiguous(), *params)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16, torch.float16],
+                         ids=['float64', 'float32', 'bfloat16', 'float16'])
+def test_cuda_matches_cpu_kernel_on_model_shapes(dtype):
+    """Shapes too big for the naive loops (the CPU kernel is checked against them above)."""
+    tolerance = {torch.float64: 1e-10, torch.float32: 1e-4, torch.bfloat16: 3e-2,
+                 torch.float16: 4e-3}[dtype]
+    for case in [(2, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 4, 16, 1.0, False),
+                 (3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 10, 32, 2.0, True),
+                 (1, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 3, 24, 1.0, False)]:
+        (x, offset, mask), params = make_inputs(case, seed=7)
+        grad_output = torch.randn(x.shape[0], *offset.shape[1:3], x.shape[3],
+                                  generator=torch.Generator().manual_seed(8))
+        # Both devices see the same rounded values, so only the arithmetic differs.
+        rounded = [t.to(dtype) for t in (x, offset, mask, grad_output)]
+        exact = [t.double() for t in rounded]
+        expected = [ops.dcnv3_forward(*exact[:3], *params),
+                    *ops.dcnv3_backward(*exact, *params)]
+        cuda = [t.cuda() for t in rounded]
+        actual = [ops.dcnv3_forward(*cuda[:3], *params),
+                  *ops.dcnv3_backward(*cuda, *params)]
+        for name, got, want in zip(('output', 'input', 'offset', 'mask'), actual, expected):
+            assert got.dtype == dtype, name
+            torch.testing.assert_close(got.double().cpu(), want, rtol=tolerance,
+                                       atol=tolerance * want.abs().max(),
+                                       msg=lambda m, name=name: f'{name} ({case}): {m}')

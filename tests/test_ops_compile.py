@@ -17,7 +17,7 @@ def randomised_module(**kwargs):
     return module
 
 
-def forward_backward(module, x):
+def module_forward_backward(module, x):
     x = x.clone().requires_grad_()
     out = module(x)
     out.square().sum().backward()
@@ -52,8 +52,8 @@ def test_module_compiles_fullgraph_inductor():
     compiled_module = copy.deepcopy(eager)
     compiled = torch.compile(compiled_module, fullgraph=True)  # a graph break raises
     x = torch.randn(2, 6, 7, 32)
-    out, grad_x, grads = forward_backward(compiled, x)
-    ref_out, ref_grad_x, ref_grads = forward_backward(eager, x)
+    out, grad_x, grads = module_forward_backward(compiled, x)
+    ref_out, ref_grad_x, ref_grads = module_forward_backward(eager, x)
     torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(grad_x, ref_grad_x, atol=1e-4, rtol=1e-4)
     for grad, ref_grad in zip(grads, ref_grads):

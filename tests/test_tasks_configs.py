@@ -123,8 +123,8 @@ def test_detection_recipe(stem):
     assert backbone.drop_path_rate == drop_path
     assert backbone.layer_scale == 1.0
     assert backbone.offset_scale == (2.0 if arch in ('l', 'xl') else 1.0)
-    assert backbone.init_cfg.checkpoint.startswith(OFFICIAL_URL + 'internimage_'
-                                                   f'{arch}_')
+    assert backbone.init_cfg.checkpoint.startswith(
+        f'{OFFICIAL_URL}internimage_{arch}_')
     assert cfg.model.neck.in_channels == [channels * 2**i for i in range(4)]
     wrapper = cfg.optim_wrapper
     assert wrapper.constructor == 'InternImageLayerDecayOptimizerConstructor'

@@ -110,9 +110,8 @@ def peak_memory_mb(fn: Callable[[], None], device: str) -> float:
         fn()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
-    # CPU: torch keeps no allocator statistics; the profiler's memory events carry the
-    # running total of bytes allocated since profiling began (frees of older blocks are
-    # not counted, so the total starts at zero).
+    # CPU: torch keeps no allocator statistics; replay the profiler's allocation events
+    # (bytes > 0 allocated, < 0 freed) in order and take the highest running total.
     with quiet_stderr(), torch.profiler.profile(
             activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
@@ -121,9 +120,14 @@ def peak_memory_mb(fn: Callable[[], None], device: str) -> float:
         prof.export_chrome_trace(path)
         with open(path) as f:
             events = json.load(f)['traceEvents']
-    totals = [e['args']['Total Allocated'] for e in events
-              if e.get('name') == '[memory]' and e['args'].get('Device Type') == 0]
-    return max([0] + totals) / 2**20
+    memory = sorted((e for e in events
+                     if e.get('name') == '[memory]' and e['args'].get('Device Type') == 0),
+                    key=lambda e: (e['ts'], e['args'].get('Ev Idx', 0)))
+    live = peak = 0
+    for event in memory:
+        live += event['args']['Bytes']
+        peak = max(peak, live)
+    return peak / 2**20
 
 
 def copy_bandwidth_gbs(device: str, args: argparse.Namespace) -> float:
@@ -161,17 +165,22 @@ def bench_op(op: Callable, inputs, cfg: DCNv3Config, device: str,
         with torch.no_grad():
             op(input, offset, mask, *cfg.args)
 
-    def forward_backward():
+    def clear_grads():
         for leaf in leaves:
             leaf.grad = None
+
+    def forward_backward():
+        clear_grads()
         op(*leaves, *cfg.args).backward(grad_output)
 
     timing = dict(warmup=args.warmup, min_runs=args.min_runs, min_time_s=args.min_time)
-    return {
+    result = {
         'fwd': median_ms(forward, device, **timing),
         'fwd_bwd': median_ms(forward_backward, device, **timing),
-        'peak_mb': peak_memory_mb(forward_backward, device),
     }
+    clear_grads()  # the peak then counts the gradients one backward allocates
+    result['peak_mb'] = peak_memory_mb(forward_backward, device)
+    return result
 
 
 def run(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
 data_root = 'data/quickstart/coco/'
+image_scale = (128, 128)  # the generator's default image size
 classes = ('circle', 'square', 'triangle')
 num_classes = len(classes)
 # Stage channels 32, 64, 128, 256; 16 channels per DCNv3 group everywhere.
@@ -50,11 +51,13 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=image_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',

@@ -102,6 +102,14 @@ param_scheduler = [
          end=max_iters)
 ]
 default_hooks = dict(
-    logger=dict(interval=20, log_metric_by_epoch=False),
-    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
+        max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
 log_processor = dict(by_epoch=False, window_size=20)

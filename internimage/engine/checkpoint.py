@@ -4,10 +4,13 @@ Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``, which only
 unpickles tensors, containers and allow-listed globals. mmengine 0.10.7 calls
 ``torch.load`` without the argument, and the checkpoints its Runner writes
 carry more than tensors in ``meta`` and ``message_hub``: numpy arrays and
-scalars (logged values, seeds) and mmengine's ``HistoryBuffer``. Rather than
-switching safety off for every file, we allow exactly those types.
+scalars (logged values, seeds) and mmengine's ``HistoryBuffer``, which also
+pickles its statistic methods as ``getattr(HistoryBuffer, 'mean')`` etc.
+Rather than switching safety off for every file, we allow exactly those types,
+and ``getattr`` only in that one form.
 """
-from typing import Any, List
+import pickle
+from typing import Any, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,12 +36,35 @@ def _numpy_scalar() -> Any:
     return scalar
 
 
-def checkpoint_safe_globals() -> List[Any]:
-    """The non-tensor types an mmengine Runner checkpoint pickles.
+_HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
+def _history_buffer_statistic(owner: Any, name: str) -> Any:
+    """Stands in for ``getattr`` while unpickling: only HistoryBuffer methods.
+
+    A general ``getattr`` would let a crafted file reach arbitrary objects
+    (``__globals__``, ``__subclasses__``...), so anything else is refused.
+    """
+    from mmengine.logging import HistoryBuffer
+
+    # The four built-in statistics, plus any registered in this process
+    # (HistoryBuffer fills its registry lazily, on first use).
+    allowed = _HISTORY_BUFFER_STATISTICS | set(
+        HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only '
+        'HistoryBuffer statistic methods are allowed')
+
+
+def checkpoint_safe_globals() -> List[Union[Any, Tuple[Any, str]]]:
+    """The non-tensor globals an mmengine Runner checkpoint pickles.
 
     Found by listing ``torch.serialization.get_unsafe_globals_in_checkpoint``
     over checkpoints written by the Runner for the three tasks (the dtype
-    classes cover the numeric types mmengine logs).
+    classes cover the numeric types mmengine logs). ``builtins.getattr`` is
+    mapped to a stand-in that only resolves HistoryBuffer statistic methods.
     """
     from mmengine.logging import HistoryBuffer
 
@@ -54,6 +80,7 @@ def checkpoint_safe_globals() -> List[Any]:
         _numpy_scalar(),
         *dtype_classes,
         HistoryBuffer,
+        (_history_buffer_statistic, 'builtins.getattr'),
     ]
 
 

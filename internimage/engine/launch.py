@@ -1,4 +1,4 @@
-"""What ``tools/train.py``, ``tools/test.py`` and ``tools/image_demo.py`` share.
+"""What tools/train.py, tools/test.py and tools/image_demo.py share.
 
 One pair of tools serves classification (mmpretrain), detection (mmdet) and
 semantic segmentation (mmseg): the task is read from the config's
@@ -126,7 +126,7 @@ def enable_show_dir(cfg: Config, show_dir: str) -> None:
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:
         raise ValueError('--show-dir needs default_hooks.visualization in the '
-                         'config (inherited from the upstream default runtime)')
+                         'config (inherited from the upstream runtime)')
     show_dir = osp.abspath(show_dir)  # the hooks join relative paths
     scope = task_scope(cfg)
     hook.interval = 1

@@ -25,10 +25,18 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <tuple>
 #include <vector>
 
 #include "../dcnv3.h"
+
+#if defined(__GNUC__)
+// The 8-float vectors below only live in internal, always-inlined helpers, so GCC's note that
+// passing AVX vectors changes the ABI in the baseline build does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define OPS_DCNV3_X86_DISPATCH 1
@@ -50,46 +58,125 @@ C10_ALWAYS_INLINE float widen<float, c10::BFloat16>(c10::BFloat16 value) {
   return std::bit_cast<float>(static_cast<uint32_t>(value.x) << 16);
 }
 
-// dst[c] += alpha * src[c]
-template <typename acc_t, typename src_t>
-C10_ALWAYS_INLINE void axpy(acc_t* __restrict__ dst, acc_t alpha, const src_t* __restrict__ src,
-                            int64_t n) {
-  for (int64_t c = 0; c < n; ++c) dst[c] += alpha * widen<acc_t>(src[c]);
-}
+// The accumulators of one (pixel, group): its group_channels values in the accumulation type,
+// with the few operations the kernels need. This generic version loops over a runtime (kCg
+// == 0) or compile-time channel count; a vectorised specialisation follows.
+template <typename scalar_t, int64_t kCg, typename Enable = void>
+class GroupChannels {
+ public:
+  using acc_t = at::opmath_type<scalar_t>;
 
-// sum_c a[c] * b[c], with independent partial sums (and a tree to add them up) so the loop
-// vectorises without reassociation flags.
-template <typename acc_t, typename src_t>
-C10_ALWAYS_INLINE acc_t dot(const acc_t* __restrict__ a, const src_t* __restrict__ b,
-                            int64_t n) {
-  constexpr int64_t kLanes = 8;
-  acc_t partial[kLanes] = {};
-  int64_t c = 0;
-  for (; c + kLanes <= n; c += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) partial[j] += a[c + j] * widen<acc_t>(b[c + j]);
+  explicit GroupChannels(int64_t count) : count_(count) {
+    if constexpr (kCg == 0) values_.resize(count_);
   }
-  for (; c < n; ++c) partial[0] += a[c] * widen<acc_t>(b[c]);
-  for (int64_t width = kLanes / 2; width > 0; width /= 2) {
-    for (int64_t j = 0; j < width; ++j) partial[j] += partial[j + width];
+  void zero() { std::fill(values_.begin(), values_.end(), acc_t(0)); }
+  void load(const scalar_t* __restrict__ src) {
+    for (int64_t c = 0; c < size(); ++c) values_[c] = widen<acc_t>(src[c]);
   }
-  return partial[0];
-}
+  void store(scalar_t* __restrict__ dst) const {
+    for (int64_t c = 0; c < size(); ++c) dst[c] = static_cast<scalar_t>(values_[c]);
+  }
+  // this += alpha * src
+  void add_scaled(acc_t alpha, const scalar_t* __restrict__ src) {
+    for (int64_t c = 0; c < size(); ++c) values_[c] += alpha * widen<acc_t>(src[c]);
+  }
+  // dst += alpha * this
+  void scaled_add_to(acc_t* __restrict__ dst, acc_t alpha) const {
+    for (int64_t c = 0; c < size(); ++c) dst[c] += alpha * values_[c];
+  }
+  // <this, src>, with independent partial sums (added as a tree) so the loop vectorises
+  // without reassociation flags.
+  acc_t dot(const scalar_t* __restrict__ src) const {
+    constexpr int64_t kLanes = 8;
+    acc_t partial[kLanes] = {};
+    int64_t c = 0;
+    for (; c + kLanes <= size(); c += kLanes) {
+      for (int64_t j = 0; j < kLanes; ++j) partial[j] += values_[c + j] * widen<acc_t>(src[c + j]);
+    }
+    if constexpr (kCg == 0 || kCg % kLanes != 0) {
+      for (; c < size(); ++c) partial[0] += values_[c] * widen<acc_t>(src[c]);
+    }
+    for (int64_t width = kLanes / 2; width > 0; width /= 2) {
+      for (int64_t j = 0; j < width; ++j) partial[j] += partial[j + width];
+    }
+    return partial[0];
+  }
 
-// A per-(pixel, group) channel buffer: on the stack with a compile-time size when the group
-// width is specialised (kCg > 0), otherwise on the heap.
-template <typename acc_t, int64_t kCg>
-struct ChannelBuffer {
-  explicit ChannelBuffer(int64_t) {}
-  acc_t* data() { return values.data(); }
-  std::array<acc_t, kCg> values;
+ private:
+  // A compile-time bound when specialised, so the loops unroll.
+  int64_t size() const { return kCg > 0 ? kCg : count_; }
+
+  const int64_t count_;
+  std::conditional_t<kCg == 0, std::vector<acc_t>, std::array<acc_t, (kCg > 0 ? kCg : 1)>>
+      values_;
 };
 
-template <typename acc_t>
-struct ChannelBuffer<acc_t, 0> {
-  explicit ChannelBuffer(int64_t n) : values(n) {}
-  acc_t* data() { return values.data(); }
-  std::vector<acc_t> values;
+#if defined(__GNUC__)
+// float / bfloat16 groups of a multiple of 8 channels, in explicit 8-float vectors (GCC/Clang
+// vector extensions: AVX registers in the AVX2 build, SSE pairs otherwise). Auto-vectorisation
+// of the loops above proved unreliable once fully unrolled, notably for bfloat16.
+typedef float Float8 __attribute__((vector_size(32)));
+typedef float Float4 __attribute__((vector_size(16)));
+typedef uint32_t Uint32x8 __attribute__((vector_size(32)));
+typedef uint16_t Uint16x8 __attribute__((vector_size(16)));
+
+C10_ALWAYS_INLINE Float8 load8(const float* src) {
+  Float8 v;
+  std::memcpy(&v, src, sizeof(v));
+  return v;
+}
+C10_ALWAYS_INLINE Float8 load8(const c10::BFloat16* src) {
+  Uint16x8 raw;
+  std::memcpy(&raw, src, sizeof(raw));
+  return reinterpret_cast<Float8>(__builtin_convertvector(raw, Uint32x8) << 16);
+}
+C10_ALWAYS_INLINE void store8(float* dst, const Float8& v) { std::memcpy(dst, &v, sizeof(v)); }
+
+template <typename scalar_t, int64_t kCg>
+class GroupChannels<scalar_t, kCg,
+                    std::enable_if_t<(kCg > 0 && kCg % 8 == 0) &&
+                                     (std::is_same_v<scalar_t, float> ||
+                                      std::is_same_v<scalar_t, c10::BFloat16>)>> {
+ public:
+  using acc_t = float;
+  static constexpr int64_t kVectors = kCg / 8;
+
+  explicit GroupChannels(int64_t) {}
+  void zero() {
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] = Float8{};
+  }
+  void load(const scalar_t* src) {
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] = load8(src + 8 * v);
+  }
+  void store(scalar_t* dst) const {
+    for (int64_t v = 0; v < kVectors; ++v) {
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        store8(dst + 8 * v, values_[v]);
+      } else {
+        for (int j = 0; j < 8; ++j) dst[8 * v + j] = static_cast<scalar_t>(values_[v][j]);
+      }
+    }
+  }
+  void add_scaled(float alpha, const scalar_t* src) {
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] += alpha * load8(src + 8 * v);
+  }
+  void scaled_add_to(float* dst, float alpha) const {
+    for (int64_t v = 0; v < kVectors; ++v) {
+      store8(dst + 8 * v, load8(dst + 8 * v) + alpha * values_[v]);
+    }
+  }
+  float dot(const scalar_t* src) const {
+    Float8 sum = values_[0] * load8(src);
+    for (int64_t v = 1; v < kVectors; ++v) sum += values_[v] * load8(src + 8 * v);
+    const Float4 half = __builtin_shufflevector(sum, sum, 0, 1, 2, 3) +
+                        __builtin_shufflevector(sum, sum, 4, 5, 6, 7);
+    return (half[0] + half[2]) + (half[1] + half[3]);
+  }
+
+ private:
+  Float8 values_[kVectors];
 };
+#endif
 
 template <typename scalar_t>
 struct KernelArgs {
@@ -99,12 +186,12 @@ struct KernelArgs {
   const scalar_t* input;
   const scalar_t* offset;
   const scalar_t* mask;
-  const scalar_t* grad_output;       // backward only
-  scalar_t* output;                  // forward only
-  acc_t* grad_input_acc;             // backward only: `chunks` copies of grad_input
-  scalar_t* grad_offset;             // backward only
-  scalar_t* grad_mask;               // backward only
-  int64_t chunks = 1;                // backward only
+  scalar_t* output;              // forward only
+  const scalar_t* grad_output;   // backward only, from here on
+  acc_t* grad_input_acc;         // `chunks` copies of grad_input (N, H, W, C)
+  scalar_t* grad_offset;
+  scalar_t* grad_mask;
+  int64_t chunks = 1;
 };
 
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
@@ -119,8 +206,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
   const int64_t pixels_out = geo.height_out * geo.width_out;
   const int64_t image_stride = geo.height_in * geo.width_in * channels;
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
-  ChannelBuffer<acc_t, kCg> buffer(cg);
-  acc_t* acc = buffer.data();
+  GroupChannels<scalar_t, kCg> acc(cg);
 
   for (int64_t p = begin; p < end; ++p) {
     const int64_t n = p / pixels_out;
@@ -128,7 +214,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
     pixel_base(geo, (p % pixels_out) / geo.width_out, p % geo.width_out, base_h, base_w);
     const scalar_t* image = args.input + n * image_stride;
     for (int64_t g = 0; g < geo.group; ++g) {
-      std::fill(acc, acc + cg, acc_t(0));
+      acc.zero();
       const scalar_t* point_offset = args.offset + (p * geo.group + g) * num_points * 2;
       const scalar_t* point_mask = args.mask + (p * geo.group + g) * num_points;
       const scalar_t* image_group = image + g * cg;
@@ -142,11 +228,10 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
         const acc_t m = static_cast<acc_t>(point_mask[k]);
         for (int i = 0; i < 4; ++i) {
           if (corners.pixel[i] < 0) continue;
-          axpy(acc, m * corners.weight[i], image_group + corners.pixel[i] * channels, cg);
+          acc.add_scaled(m * corners.weight[i], image_group + corners.pixel[i] * channels);
         }
       }
-      scalar_t* out = args.output + p * channels + g * cg;
-      for (int64_t c = 0; c < cg; ++c) out[c] = static_cast<scalar_t>(acc[c]);
+      acc.store(args.output + p * channels + g * cg);
     }
   }
 }
@@ -164,8 +249,7 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
   const int64_t image_stride = geo.height_in * geo.width_in * channels;
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   const int64_t chunks = args.chunks;
-  ChannelBuffer<acc_t, kCg> buffer(cg);
-  acc_t* grad_out = buffer.data();
+  GroupChannels<scalar_t, kCg> grad_out(cg);
 
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t chunk = unit % chunks;
@@ -180,8 +264,7 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
       const int64_t p = n * pixels_out + q;
       acc_t base_h, base_w;
       pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
-      const scalar_t* go = args.grad_output + p * channels + g * cg;
-      for (int64_t c = 0; c < cg; ++c) grad_out[c] = widen<acc_t>(go[c]);
+      grad_out.load(args.grad_output + p * channels + g * cg);
       const int64_t point_base = (p * geo.group + g) * num_points;
       const scalar_t* point_offset = args.offset + point_base * 2;
       const scalar_t* point_mask = args.mask + point_base;
@@ -210,9 +293,9 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
             continue;
           }
           const int64_t corner = corners.pixel[i] * channels;
-          corner_dot[i] = dot(grad_out, image_group + corner, cg);
+          corner_dot[i] = grad_out.dot(image_group + corner);
           sample_dot += corners.weight[i] * corner_dot[i];
-          axpy(grad_image_group + corner, m * corners.weight[i], grad_out, cg);
+          grad_out.scaled_add_to(grad_image_group + corner, m * corners.weight[i]);
         }
         acc_t grad_h, grad_w;
         bilinear_location_grad(corners, corner_dot, grad_h, grad_w);

@@ -69,6 +69,30 @@ __device__ __forceinline__ void store_channels(scalar_t* __restrict__ dst, int64
   }
 }
 
+// dst[j] += value[j] for the VEC channels at dst (a 16-byte aligned run when ALIGNED). Hopper
+// (sm_90+) has native float4 atomics, a quarter of the atomic operations.
+template <typename acc_t, int VEC, bool ALIGNED>
+__device__ __forceinline__ void atomic_add_channels(acc_t* dst, int64_t c0, int64_t count,
+                                                    const acc_t (&value)[VEC]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr bool kVectorAtomics = ALIGNED && std::is_same_v<acc_t, float> && VEC % 4 == 0;
+#else
+  constexpr bool kVectorAtomics = false;
+#endif
+  if constexpr (kVectorAtomics) {
+#pragma unroll
+    for (int j = 0; j < VEC; j += 4) {
+      atomicAdd(reinterpret_cast<float4*>(dst + j),
+                make_float4(value[j], value[j + 1], value[j + 2], value[j + 3]));
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      if (ALIGNED || c0 + j < count) atomicAdd(dst + j, value[j]);
+    }
+  }
+}
+
 // Threads per item and channel steps for a group of `group_channels` channels.
 struct LaneLayout {
   int lanes_log2 = 0;
@@ -215,13 +239,14 @@ __global__ void __launch_bounds__(kBlockThreads)
           load_channels<scalar_t, acc_t, VEC, ALIGNED>(image_group + corner_base, c0,
                                                        group_channels, value);
           const acc_t w = m * corners.weight[i];
+          acc_t scattered[VEC];
 #pragma unroll
           for (int j = 0; j < VEC; ++j) {
             corner_dot[i] += grad[j] * value[j];
-            if (ALIGNED || c0 + j < group_channels) {
-              atomicAdd(grad_image_group + corner_base + j, w * grad[j]);
-            }
+            scattered[j] = w * grad[j];
           }
+          atomic_add_channels<acc_t, VEC, ALIGNED>(grad_image_group + corner_base, c0,
+                                                   group_channels, scattered);
         }
       }
     }
