@@ -109,3 +109,4 @@ default_hooks = dict(
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 log_processor = dict(window_size=10)
 auto_scale_lr = dict(enable=False)
+randomness = dict(seed=0)

@@ -109,10 +109,10 @@ def enable_resume(cfg: Config, resume: Optional[str]) -> None:
     """``--resume`` (latest checkpoint in work dir) or ``--resume PATH``."""
     if resume is None:
         return
-    cfg.resume = True
-    cfg.load_from = None if resume == 'auto' else resume
     if resume != 'auto' and not osp.isfile(resume):
         raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+    cfg.resume = True
+    cfg.load_from = None if resume == 'auto' else resume
 
 
 def enable_show_dir(cfg: Config, show_dir: str) -> None:
