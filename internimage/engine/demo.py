@@ -12,6 +12,20 @@ from .launch import task_scope
 __all__ = ['render_prediction']
 
 
+def _draw(visualizers: Any, model: Any, image: str, result: Any,
+          out_file: str, **draw_kwargs) -> None:
+    """Render ``result`` with the visualizer the model's config names."""
+    visualizer = visualizers.build(model.cfg.visualizer)
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.add_datasample(
+        'result',
+        mmcv.imread(image, channel_order='rgb'),
+        data_sample=result,
+        draw_gt=False,
+        out_file=out_file,
+        **draw_kwargs)
+
+
 def _detect(cfg: Config, checkpoint: str, image: str, out_file: str,
             device: str, score_thr: float) -> Any:
     from mmdet.apis import inference_detector, init_detector
@@ -19,15 +33,8 @@ def _detect(cfg: Config, checkpoint: str, image: str, out_file: str,
 
     model = init_detector(cfg, checkpoint, device=device)
     result = inference_detector(model, image)
-    visualizer = VISUALIZERS.build(model.cfg.visualizer)
-    visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample(
-        'result',
-        mmcv.imread(image, channel_order='rgb'),
-        data_sample=result,
-        draw_gt=False,
-        pred_score_thr=score_thr,
-        out_file=out_file)
+    _draw(VISUALIZERS, model, image, result, out_file,
+          pred_score_thr=score_thr)
     return result
 
 
@@ -38,14 +45,7 @@ def _segment(cfg: Config, checkpoint: str, image: str, out_file: str,
 
     model = init_model(cfg, checkpoint, device=device)
     result = inference_model(model, image)
-    visualizer = VISUALIZERS.build(model.cfg.visualizer)
-    visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample(
-        'result',
-        mmcv.imread(image, channel_order='rgb'),
-        data_sample=result,
-        draw_gt=False,
-        out_file=out_file)
+    _draw(VISUALIZERS, model, image, result, out_file)
     return result
 
 

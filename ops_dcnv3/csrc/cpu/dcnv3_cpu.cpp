@@ -18,6 +18,7 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <c10/macros/Macros.h>
 #include <torch/library.h>
 
@@ -333,7 +334,10 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const KernelArgs<scalar_t
 }
 
 bool cpu_has_avx2_fma() {
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // Also follow ATen's own choice, so ATEN_CPU_CAPABILITY=default selects the baseline loops
+  // (that is how the tests exercise them on an AVX2 machine).
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                at::get_cpu_capability() != "DEFAULT";
   return supported;
 }
 #endif
