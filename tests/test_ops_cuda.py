@@ -93,3 +93,17 @@ def test_module_float16_autocast_matches_reference_path():
         out = module(x)
     assert torch.isfinite(out).all()
     assert max_relative_error(out, reference(x).double()) <= 2e-2
+
+
+def test_backward_alerts_deterministic_mode():
+    """grad_input is summed with atomics on the GPU, so deterministic mode must refuse it."""
+    cfg = CONFIGS['base']
+    input, offset, mask = make_inputs(cfg, 1, 6, 6, device='cuda')
+    input.requires_grad_()
+    out = dcnv3(input, offset, mask, *cfg.args)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with pytest.raises(RuntimeError, match='dcnv3_backward'):
+            out.sum().backward()
+    finally:
+        torch.use_deterministic_algorithms(False)

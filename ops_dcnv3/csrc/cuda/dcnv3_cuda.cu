@@ -263,8 +263,11 @@ __global__ void __launch_bounds__(kBlockThreads)
       grad_m += __shfl_xor_sync(0xffffffffu, grad_m, delta);
     }
     if (active && idx.lane == 0) {
-      grad_offset[item * num_points * 2 + 2 * k] = static_cast<scalar_t>(m * scale * grad_w);
-      grad_offset[item * num_points * 2 + 2 * k + 1] = static_cast<scalar_t>(m * scale * grad_h);
+      // A point sampled outside the image gets exact zeros, as on the CPU: m * scale * 0 would
+      // turn a non-finite mask value into NaN. (`sampled` is the same on every lane of an item.)
+      const acc_t grad_scale = sampled ? m * scale : acc_t(0);
+      grad_offset[item * num_points * 2 + 2 * k] = static_cast<scalar_t>(grad_scale * grad_w);
+      grad_offset[item * num_points * 2 + 2 * k + 1] = static_cast<scalar_t>(grad_scale * grad_h);
       grad_mask[item * num_points + k] = static_cast<scalar_t>(grad_m);
     }
   }
@@ -333,6 +336,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cuda(
       stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
       im2col_step, remove_center);
   const c10::cuda::CUDAGuard device_guard(input.device());
+  // grad_input is accumulated with atomics, so the summation order varies run to run.
+  at::globalContext().alertNotDeterministic("ops_dcnv3::dcnv3_backward (CUDA)");
   at::Tensor grad_offset = at::empty_like(offset);
   at::Tensor grad_mask = at::empty_like(mask);
   if (geo.batch == 0) return {at::zeros_like(input), grad_offset, grad_mask};
