@@ -29,11 +29,15 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 # This machine's extra indexes warn about every package they lack; keep pip's
 # exit status while dropping that noise.
 pip_q() { "${PIP[@]}" "$@" 2> >(grep -v "is ignored" >&2); }
-pip_q install -q 'setuptools<82' wheel ninja psutil
+pip_q install -q 'setuptools>=77.0.3,<82' wheel ninja psutil
 
 log "torch + torchvision"
 pip_q install -q -r "$ROOT/requirements-torch.txt"
 pip_q install -q -r "$ROOT/requirements.txt"
+"$PY" -c 'import pkg_resources' 2>/dev/null || {
+    log "setuptools $("$PY" -c 'import setuptools; print(setuptools.__version__)') has no pkg_resources; mmcv and mmengine need setuptools<82"
+    exit 1
+}
 
 mmcv_ok() {
     "$PY" - <<EOF >/dev/null 2>&1
