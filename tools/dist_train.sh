@@ -9,15 +9,4 @@ fi
 CONFIG=$1
 GPUS=$2
 shift 2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-TOOLS=$(cd "$(dirname "$0")" && pwd)
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$TOOLS/train.py" "$CONFIG" --launcher pytorch "$@"
+exec "$(dirname "$0")/dist_launch.sh" "$GPUS" train.py "$CONFIG" "$@"
