@@ -18,31 +18,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Run from a checkout without installing: make the repository importable.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 
 DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
+# The model users train: the shipped classification config, built by mmpretrain.
+INTERNIMAGE_T_CONFIG = osp.join(ROOT, 'configs', 'classification', 'internimage-t_8xb128_in1k.py')
 
 
-class InternImageClassifier(nn.Module):
-    """InternImage backbone + its classification head, as the mmpretrain config builds it."""
+class TensorForward(nn.Module):
+    """Calls an mmpretrain classifier in ``mode='tensor'`` (images in, logits out)."""
 
-    def __init__(self, arch: str = 't', num_classes: int = 1000) -> None:
+    def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
-        from internimage.models import InternImage
-        from internimage.models.heads import InternImageClsHead
-        self.backbone = InternImage(arch=arch, out_indices=(3, ))
-        self.head = InternImageClsHead(
-            num_classes=num_classes, in_channels=self.backbone.num_features[-1])
+        self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(images))
+        return self.classifier(images, mode='tensor')
 
 
 def build_models(num_classes: int) -> Dict[str, nn.Module]:
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
     from torchvision.models import convnext_tiny
+
+    import internimage  # noqa: F401  registers the backbone and its head
+
+    cfg = Config.fromfile(INTERNIMAGE_T_CONFIG)
+    cfg.model.head.num_classes = num_classes
+    init_default_scope('mmpretrain')
     return {
-        'InternImage-T': InternImageClassifier('t', num_classes),
+        'InternImage-T': TensorForward(MODELS.build(cfg.model)),
         'ConvNeXt-T (torchvision)': convnext_tiny(num_classes=num_classes),
     }
 
