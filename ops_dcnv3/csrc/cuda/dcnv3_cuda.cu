@@ -1,289 +1,28 @@
-// DCNv3 CUDA kernels (float32, float64, float16, bfloat16; half types accumulate in float).
-//
-// Work mapping (DCNv4-style): an "item" is one (output pixel, group); it is served by `lanes`
-// consecutive threads (a power of two <= 32, so an item never straddles a warp), each owning
-// VEC consecutive channels (16 bytes: 4 float, 8 half) per step; groups wider than
-// lanes * VEC loop over steps. Each thread computes a point's location and bilinear weights
-// once (shared header) and applies them to all its channels. Blocks have a fixed 256 threads
-// whatever the group count. Backward: grad_offset / grad_mask of a (item, point) are reduced
-// across the item's lanes with warp shuffles and written once by lane 0 (no atomics);
-// grad_input is scattered with atomicAdd into an accumulation-type buffer (float32 for half
-// types, cast afterwards).
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
+// CUDA registration of the DCNv3 operator: argument checks, device guard and stream, then
+// the kernels of dcnv3_kernels.cuh.
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <cstdint>
-#include <limits>
-#include <tuple>
-#include <type_traits>
+#include <utility>
 
-#include "../dcnv3.h"
+#include "dcnv3_kernels.cuh"
 
 namespace ops_dcnv3 {
 namespace {
 
-constexpr int kBlockThreads = 256;
-constexpr int kWarpSize = 32;
+// Launches a kernel on the current stream of the current device.
+struct StreamLauncher {
+  cudaStream_t stream;
 
-template <typename scalar_t, int VEC>
-struct alignas(sizeof(scalar_t) * VEC) Pack {
-  scalar_t value[VEC];
+  template <typename... Params, typename... Args>
+  void operator()(void (*kernel)(Params...), int64_t blocks, Args&&... args) const {
+    kernel<<<static_cast<unsigned int>(blocks), kBlockThreads, 0, stream>>>(
+        std::forward<Args>(args)...);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
 };
-
-// Loads VEC channels starting at `src` (channel index c0 of a group with `count` channels)
-// into float accumulators; channels past `count` read zero. ALIGNED: count % VEC == 0 and the
-// tensor is 16-byte aligned, so one vector load suffices.
-template <typename scalar_t, typename acc_t, int VEC, bool ALIGNED>
-__device__ __forceinline__ void load_channels(const scalar_t* __restrict__ src, int64_t c0,
-                                              int64_t count, acc_t (&dst)[VEC]) {
-  if constexpr (ALIGNED) {
-    const Pack<scalar_t, VEC> pack = *reinterpret_cast<const Pack<scalar_t, VEC>*>(src);
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) dst[j] = static_cast<acc_t>(pack.value[j]);
-  } else {
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      dst[j] = c0 + j < count ? static_cast<acc_t>(src[j]) : acc_t(0);
-    }
-  }
-}
-
-template <typename scalar_t, typename acc_t, int VEC, bool ALIGNED>
-__device__ __forceinline__ void store_channels(scalar_t* __restrict__ dst, int64_t c0,
-                                               int64_t count, const acc_t (&src)[VEC]) {
-  if constexpr (ALIGNED) {
-    Pack<scalar_t, VEC> pack;
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) pack.value[j] = static_cast<scalar_t>(src[j]);
-    *reinterpret_cast<Pack<scalar_t, VEC>*>(dst) = pack;
-  } else {
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      if (c0 + j < count) dst[j] = static_cast<scalar_t>(src[j]);
-    }
-  }
-}
-
-// dst[j] += value[j] for the VEC channels at dst (a 16-byte aligned run when ALIGNED). Hopper
-// (sm_90+) has native float4 atomics, a quarter of the atomic operations.
-template <typename acc_t, int VEC, bool ALIGNED>
-__device__ __forceinline__ void atomic_add_channels(acc_t* dst, int64_t c0, int64_t count,
-                                                    const acc_t (&value)[VEC]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr bool kVectorAtomics = ALIGNED && std::is_same_v<acc_t, float> && VEC % 4 == 0;
-#else
-  constexpr bool kVectorAtomics = false;
-#endif
-  if constexpr (kVectorAtomics) {
-#pragma unroll
-    for (int j = 0; j < VEC; j += 4) {
-      atomicAdd(reinterpret_cast<float4*>(dst + j),
-                make_float4(value[j], value[j + 1], value[j + 2], value[j + 3]));
-    }
-  } else {
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      if (ALIGNED || c0 + j < count) atomicAdd(dst + j, value[j]);
-    }
-  }
-}
-
-// Threads per item and channel steps for a group of `group_channels` channels.
-struct LaneLayout {
-  int lanes_log2 = 0;
-  int64_t steps = 1;
-};
-
-LaneLayout lane_layout(int64_t group_channels, int vec) {
-  LaneLayout layout;
-  while ((int64_t{1} << layout.lanes_log2) < kWarpSize &&
-         (int64_t{vec} << layout.lanes_log2) < group_channels) {
-    ++layout.lanes_log2;
-  }
-  const int64_t per_step = int64_t{vec} << layout.lanes_log2;
-  layout.steps = (group_channels + per_step - 1) / per_step;
-  return layout;
-}
-
-struct ItemIndex {
-  int64_t item;  // (pixel, group) flat index, pixel-major
-  int64_t lane;
-  int64_t n, h_out, w_out, g;
-};
-
-__device__ __forceinline__ ItemIndex item_index(const DCNv3Geometry& geo, int lanes_log2) {
-  ItemIndex idx;
-  const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  idx.item = thread >> lanes_log2;
-  idx.lane = thread & ((int64_t{1} << lanes_log2) - 1);
-  idx.g = idx.item % geo.group;
-  const int64_t pixel = idx.item / geo.group;
-  const int64_t pixels_out = geo.height_out * geo.width_out;
-  idx.n = pixel / pixels_out;
-  idx.h_out = (pixel % pixels_out) / geo.width_out;
-  idx.w_out = pixel % geo.width_out;
-  return idx;
-}
-
-template <typename scalar_t, int VEC, bool ALIGNED>
-__global__ void __launch_bounds__(kBlockThreads)
-    dcnv3_forward_kernel(const DCNv3Geometry geo, const int lanes_log2, const int64_t steps,
-                         const int64_t items, const scalar_t* __restrict__ input,
-                         const scalar_t* __restrict__ offset, const scalar_t* __restrict__ mask,
-                         scalar_t* __restrict__ output) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const ItemIndex idx = item_index(geo, lanes_log2);
-  if (idx.item >= items) return;
-  const int64_t channels = geo.channels;
-  const int64_t group_channels = geo.group_channels;
-  const int64_t num_points = geo.num_points;
-  const scalar_t* image_group = input + idx.n * geo.height_in * geo.width_in * channels +
-                                idx.g * group_channels;
-  const scalar_t* point_offset = offset + idx.item * num_points * 2;
-  const scalar_t* point_mask = mask + idx.item * num_points;
-  scalar_t* out = output + idx.item * group_channels;  // item * Cg == pixel * C + g * Cg
-  const acc_t scale = static_cast<acc_t>(geo.offset_scale);
-  acc_t base_h, base_w;
-  pixel_base(geo, idx.h_out, idx.w_out, base_h, base_w);
-
-  for (int64_t step = 0; step < steps; ++step) {
-    const int64_t c0 = ((step << lanes_log2) + idx.lane) * VEC;
-    if (c0 >= group_channels) break;
-    acc_t acc[VEC];
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) acc[j] = acc_t(0);
-    for (int64_t k = 0; k < num_points; ++k) {
-      acc_t grid_h, grid_w, loc_h, loc_w;
-      point_grid(geo, k, grid_h, grid_w);
-      sampling_location(base_h, base_w, grid_h, grid_w, static_cast<acc_t>(point_offset[2 * k]),
-                        static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
-      BilinearCorners<acc_t> corners;
-      if (!bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners)) continue;
-      const acc_t m = static_cast<acc_t>(point_mask[k]);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        if (corners.pixel[i] < 0) continue;
-        acc_t value[VEC];
-        load_channels<scalar_t, acc_t, VEC, ALIGNED>(
-            image_group + corners.pixel[i] * channels + c0, c0, group_channels, value);
-        const acc_t w = m * corners.weight[i];
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) acc[j] += w * value[j];
-      }
-    }
-    store_channels<scalar_t, acc_t, VEC, ALIGNED>(out + c0, c0, group_channels, acc);
-  }
-}
-
-template <typename scalar_t, int VEC, bool ALIGNED>
-__global__ void __launch_bounds__(kBlockThreads)
-    dcnv3_backward_kernel(const DCNv3Geometry geo, const int lanes_log2, const int64_t steps,
-                          const int64_t items, const scalar_t* __restrict__ input,
-                          const scalar_t* __restrict__ offset,
-                          const scalar_t* __restrict__ mask,
-                          const scalar_t* __restrict__ grad_output,
-                          at::opmath_type<scalar_t>* __restrict__ grad_input,
-                          scalar_t* __restrict__ grad_offset, scalar_t* __restrict__ grad_mask) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const ItemIndex idx = item_index(geo, lanes_log2);
-  // Threads past the last item stay in the loop (contributing zeros) because every thread of
-  // a warp must take part in the shuffles.
-  const bool active = idx.item < items;
-  const int64_t item = active ? idx.item : 0;
-  const int64_t channels = geo.channels;
-  const int64_t group_channels = geo.group_channels;
-  const int64_t num_points = geo.num_points;
-  const int64_t image_base = idx.n * geo.height_in * geo.width_in * channels +
-                             idx.g * group_channels;
-  const scalar_t* image_group = input + image_base;
-  acc_t* grad_image_group = grad_input + image_base;
-  const scalar_t* point_offset = offset + item * num_points * 2;
-  const scalar_t* point_mask = mask + item * num_points;
-  const scalar_t* go = grad_output + item * group_channels;
-  const acc_t scale = static_cast<acc_t>(geo.offset_scale);
-  const int lanes = 1 << lanes_log2;
-  acc_t base_h, base_w;
-  pixel_base(geo, idx.h_out, idx.w_out, base_h, base_w);
-
-  for (int64_t k = 0; k < num_points; ++k) {
-    acc_t loc_h = acc_t(0), loc_w = acc_t(0);
-    acc_t m = acc_t(0);
-    BilinearCorners<acc_t> corners;
-    bool sampled = false;
-    if (active) {
-      acc_t grid_h, grid_w;
-      point_grid(geo, k, grid_h, grid_w);
-      sampling_location(base_h, base_w, grid_h, grid_w, static_cast<acc_t>(point_offset[2 * k]),
-                        static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
-      sampled = bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners);
-      m = static_cast<acc_t>(point_mask[k]);
-    }
-    // This thread's share of <grad_output, input at corner i> over its channels.
-    acc_t corner_dot[4] = {acc_t(0), acc_t(0), acc_t(0), acc_t(0)};
-    if (sampled) {
-      for (int64_t step = 0; step < steps; ++step) {
-        const int64_t c0 = ((step << lanes_log2) + idx.lane) * VEC;
-        if (c0 >= group_channels) break;
-        acc_t grad[VEC];
-        load_channels<scalar_t, acc_t, VEC, ALIGNED>(go + c0, c0, group_channels, grad);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          if (corners.pixel[i] < 0) continue;
-          const int64_t corner_base = corners.pixel[i] * channels + c0;
-          acc_t value[VEC];
-          load_channels<scalar_t, acc_t, VEC, ALIGNED>(image_group + corner_base, c0,
-                                                       group_channels, value);
-          const acc_t w = m * corners.weight[i];
-          acc_t scattered[VEC];
-#pragma unroll
-          for (int j = 0; j < VEC; ++j) {
-            corner_dot[i] += grad[j] * value[j];
-            scattered[j] = w * grad[j];
-          }
-          atomic_add_channels<acc_t, VEC, ALIGNED>(grad_image_group + corner_base, c0,
-                                                   group_channels, scattered);
-        }
-      }
-    }
-    // Both results are linear in the corner dots, so per-thread partials can be summed.
-    acc_t grad_h = acc_t(0), grad_w = acc_t(0), grad_m = acc_t(0);
-    if (sampled) {
-      bilinear_location_grad(corners, corner_dot, grad_h, grad_w);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) grad_m += corners.weight[i] * corner_dot[i];
-    }
-    for (int delta = lanes >> 1; delta > 0; delta >>= 1) {
-      grad_h += __shfl_xor_sync(0xffffffffu, grad_h, delta);
-      grad_w += __shfl_xor_sync(0xffffffffu, grad_w, delta);
-      grad_m += __shfl_xor_sync(0xffffffffu, grad_m, delta);
-    }
-    if (active && idx.lane == 0) {
-      // A point sampled outside the image gets exact zeros, as on the CPU: m * scale * 0 would
-      // turn a non-finite mask value into NaN. (`sampled` is the same on every lane of an item.)
-      const acc_t grad_scale = sampled ? m * scale : acc_t(0);
-      grad_offset[item * num_points * 2 + 2 * k] = static_cast<scalar_t>(grad_scale * grad_w);
-      grad_offset[item * num_points * 2 + 2 * k + 1] = static_cast<scalar_t>(grad_scale * grad_h);
-      grad_mask[item * num_points + k] = static_cast<scalar_t>(grad_m);
-    }
-  }
-}
-
-bool is_aligned(const at::Tensor& tensor, int64_t bytes) {
-  return reinterpret_cast<std::uintptr_t>(tensor.const_data_ptr()) % bytes == 0;
-}
-
-dim3 grid_for(int64_t items, const LaneLayout& layout) {
-  const int64_t threads = items << layout.lanes_log2;
-  const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
-  TORCH_CHECK(blocks <= std::numeric_limits<int32_t>::max(),
-              "dcnv3: problem too large for one launch (", items, " pixel-groups)");
-  return dim3(static_cast<unsigned int>(blocks));
-}
 
 at::Tensor dcnv3_forward_cuda(const at::Tensor& input, const at::Tensor& offset,
                               const at::Tensor& mask, int64_t kernel_h, int64_t kernel_w,
@@ -296,33 +35,8 @@ at::Tensor dcnv3_forward_cuda(const at::Tensor& input, const at::Tensor& offset,
       stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
       im2col_step, remove_center);
   const c10::cuda::CUDAGuard device_guard(input.device());
-  at::Tensor output =
-      at::empty({geo.batch, geo.height_out, geo.width_out, geo.channels}, input.options());
-  if (output.numel() == 0) return output;
-  const int64_t items = geo.batch * geo.height_out * geo.width_out * geo.group;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_forward_cuda", [&] {
-        constexpr int kVec = 16 / sizeof(scalar_t);
-        const LaneLayout layout = lane_layout(geo.group_channels, kVec);
-        const dim3 grid = grid_for(items, layout);
-        const bool aligned = geo.group_channels % kVec == 0 && is_aligned(input, 16);
-        const auto launch = [&](auto aligned_tag) {
-          dcnv3_forward_kernel<scalar_t, kVec, decltype(aligned_tag)::value>
-              <<<grid, kBlockThreads, 0, stream>>>(
-                  geo, layout.lanes_log2, layout.steps, items,
-                  input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                  mask.const_data_ptr<scalar_t>(), output.mutable_data_ptr<scalar_t>());
-          C10_CUDA_KERNEL_LAUNCH_CHECK();
-        };
-        if (aligned) {
-          launch(std::true_type{});
-        } else {
-          launch(std::false_type{});
-        }
-      });
-  return output;
+  return dcnv3_forward_launch(StreamLauncher{c10::cuda::getCurrentCUDAStream()}, geo, input,
+                              offset, mask);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cuda(
@@ -338,46 +52,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cuda(
   const c10::cuda::CUDAGuard device_guard(input.device());
   // grad_input is accumulated with atomics, so the summation order varies run to run.
   at::globalContext().alertNotDeterministic("ops_dcnv3::dcnv3_backward (CUDA)");
-  at::Tensor grad_offset = at::empty_like(offset);
-  at::Tensor grad_mask = at::empty_like(mask);
-  if (geo.batch == 0) return {at::zeros_like(input), grad_offset, grad_mask};
-
-  const at::ScalarType acc_type = at::toOpMathType(input.scalar_type());
-  const bool accumulate_in_place = acc_type == input.scalar_type();
-  at::Tensor grad_input_acc = accumulate_in_place
-                                  ? at::zeros_like(input)
-                                  : at::zeros(input.sizes(), input.options().dtype(acc_type));
-  const int64_t items = geo.batch * geo.height_out * geo.width_out * geo.group;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "dcnv3_backward_cuda", [&] {
-        constexpr int kVec = 16 / sizeof(scalar_t);
-        const LaneLayout layout = lane_layout(geo.group_channels, kVec);
-        const dim3 grid = grid_for(items, layout);
-        const bool aligned = geo.group_channels % kVec == 0 && is_aligned(input, 16) &&
-                             is_aligned(grad_output, 16);
-        const auto launch = [&](auto aligned_tag) {
-          dcnv3_backward_kernel<scalar_t, kVec, decltype(aligned_tag)::value>
-              <<<grid, kBlockThreads, 0, stream>>>(
-                  geo, layout.lanes_log2, layout.steps, items,
-                  input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                  mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
-                  grad_input_acc.mutable_data_ptr<at::opmath_type<scalar_t>>(),
-                  grad_offset.mutable_data_ptr<scalar_t>(),
-                  grad_mask.mutable_data_ptr<scalar_t>());
-          C10_CUDA_KERNEL_LAUNCH_CHECK();
-        };
-        if (aligned) {
-          launch(std::true_type{});
-        } else {
-          launch(std::false_type{});
-        }
-      });
-
-  at::Tensor grad_input =
-      accumulate_in_place ? grad_input_acc : grad_input_acc.to(input.scalar_type());
-  return {grad_input, grad_offset, grad_mask};
+  return dcnv3_backward_launch(StreamLauncher{c10::cuda::getCurrentCUDAStream()}, geo, input,
+                               offset, mask, grad_output);
 }
 
 }  // namespace

@@ -1,0 +1,103 @@
+// Argument checks shared by the CPU and CUDA kernels (and by the CUDA warp emulator of the
+// tests, which links this file without the operator registrations of dcnv3.cpp).
+#include <cmath>
+
+#include "dcnv3.h"
+
+namespace ops_dcnv3 {
+
+namespace {
+
+void check_tensor(const char* op_name, const char* name, const at::Tensor& tensor,
+                  const at::Tensor& input) {
+  TORCH_CHECK(tensor.dim() == 4, op_name, ": expected `", name,
+              "` to be a 4-D channels-last tensor (N, H, W, C), got shape ", tensor.sizes());
+  TORCH_CHECK(tensor.scalar_type() == input.scalar_type(), op_name, ": expected `", name,
+              "` to have the dtype of `input` (", input.scalar_type(), "), got ",
+              tensor.scalar_type());
+  TORCH_CHECK(tensor.device() == input.device(), op_name, ": expected `", name,
+              "` on the device of `input` (", input.device(), "), got ", tensor.device());
+  TORCH_CHECK(tensor.is_contiguous(), op_name, ": expected `", name, "` to be contiguous");
+}
+
+int64_t output_size(int64_t in, int64_t pad, int64_t dilation, int64_t kernel, int64_t stride) {
+  return (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1;
+}
+
+}  // namespace
+
+DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input,
+                                    const at::Tensor& offset, const at::Tensor& mask,
+                                    const at::Tensor& grad_output, int64_t kernel_h,
+                                    int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                                    int64_t pad_h, int64_t pad_w, int64_t dilation_h,
+                                    int64_t dilation_w, int64_t group, int64_t group_channels,
+                                    double offset_scale, int64_t im2col_step,
+                                    bool remove_center) {
+  TORCH_CHECK(kernel_h > 0 && kernel_w > 0, op_name,
+              ": expected kernel_h and kernel_w > 0, got ", kernel_h, ", ", kernel_w);
+  TORCH_CHECK(stride_h > 0 && stride_w > 0, op_name,
+              ": expected stride_h and stride_w > 0, got ", stride_h, ", ", stride_w);
+  TORCH_CHECK(dilation_h > 0 && dilation_w > 0, op_name,
+              ": expected dilation_h and dilation_w > 0, got ", dilation_h, ", ", dilation_w);
+  TORCH_CHECK(pad_h >= 0 && pad_w >= 0, op_name, ": expected pad_h and pad_w >= 0, got ",
+              pad_h, ", ", pad_w);
+  TORCH_CHECK(group > 0 && group_channels > 0, op_name,
+              ": expected group and group_channels > 0, got ", group, ", ", group_channels);
+  TORCH_CHECK(im2col_step > 0, op_name, ": expected im2col_step > 0, got ", im2col_step);
+  TORCH_CHECK(std::isfinite(offset_scale), op_name, ": expected a finite offset_scale, got ",
+              offset_scale);
+  if (remove_center) {
+    TORCH_CHECK(kernel_h % 2 == 1 && kernel_w % 2 == 1 && kernel_h * kernel_w > 1, op_name,
+                ": remove_center=True needs odd kernel sizes with more than one point, got ",
+                kernel_h, "x", kernel_w);
+  }
+
+  check_tensor(op_name, "input", input, input);
+  check_tensor(op_name, "offset", offset, input);
+  check_tensor(op_name, "mask", mask, input);
+  if (grad_output.defined()) check_tensor(op_name, "grad_output", grad_output, input);
+
+  DCNv3Geometry geo;
+  geo.batch = input.size(0);
+  geo.height_in = input.size(1);
+  geo.width_in = input.size(2);
+  geo.channels = input.size(3);
+  geo.kernel_h = kernel_h;
+  geo.kernel_w = kernel_w;
+  geo.stride_h = stride_h;
+  geo.stride_w = stride_w;
+  geo.pad_h = pad_h;
+  geo.pad_w = pad_w;
+  geo.dilation_h = dilation_h;
+  geo.dilation_w = dilation_w;
+  geo.group = group;
+  geo.group_channels = group_channels;
+  geo.num_points = kernel_h * kernel_w - (remove_center ? 1 : 0);
+  geo.offset_scale = offset_scale;
+  geo.remove_center = remove_center;
+  geo.height_out = output_size(geo.height_in, pad_h, dilation_h, kernel_h, stride_h);
+  geo.width_out = output_size(geo.width_in, pad_w, dilation_w, kernel_w, stride_w);
+
+  TORCH_CHECK(geo.channels == group * group_channels, op_name,
+              ": expected input channels (last dim) == group * group_channels = ", group, " * ",
+              group_channels, ", got ", geo.channels);
+  TORCH_CHECK(geo.height_in > 0 && geo.width_in > 0, op_name,
+              ": expected a non-empty input image, got shape ", input.sizes());
+  TORCH_CHECK(geo.height_out > 0 && geo.width_out > 0, op_name,
+              ": the kernel (dilated) does not fit the padded input; input shape ", input.sizes(),
+              " gives output size ", geo.height_out, "x", geo.width_out);
+
+  const auto expect_shape = [&](const char* name, const at::Tensor& tensor, int64_t last) {
+    const bool ok = tensor.size(0) == geo.batch && tensor.size(1) == geo.height_out &&
+                    tensor.size(2) == geo.width_out && tensor.size(3) == last;
+    TORCH_CHECK(ok, op_name, ": expected `", name, "` of shape (", geo.batch, ", ",
+                geo.height_out, ", ", geo.width_out, ", ", last, "), got ", tensor.sizes());
+  };
+  expect_shape("offset", offset, group * geo.num_points * 2);
+  expect_shape("mask", mask, group * geo.num_points);
+  if (grad_output.defined()) expect_shape("grad_output", grad_output, geo.channels);
+  return geo;
+}
+
+}  // namespace ops_dcnv3
