@@ -216,6 +216,14 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int lanes = 1 << lanes_log2;
   acc_t base_h, base_w;
   pixel_base(geo, idx.h_out, idx.w_out, base_h, base_w);
+  // Every point needs the same grad_output channels: the first step's are read once here
+  // (the common widths, 16 and 32 channels, have only that step).
+  acc_t first_grad[VEC];
+  const int64_t first_c0 = thread.lane * VEC;
+  if (active && first_c0 < group_channels) {
+    load_channels<scalar_t, acc_t, VEC, ALIGNED>(go + first_c0, first_c0, group_channels,
+                                                 first_grad);
+  }
 
   for (int64_t k = 0; k < num_points; ++k) {
     acc_t loc_h = acc_t(0), loc_w = acc_t(0);
@@ -237,7 +245,12 @@ __global__ void __launch_bounds__(kBlockThreads)
         const int64_t c0 = ((step << lanes_log2) + thread.lane) * VEC;
         if (c0 >= group_channels) break;
         acc_t grad[VEC];
-        load_channels<scalar_t, acc_t, VEC, ALIGNED>(go + c0, c0, group_channels, grad);
+        if (step == 0) {
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) grad[j] = first_grad[j];
+        } else {
+          load_channels<scalar_t, acc_t, VEC, ALIGNED>(go + c0, c0, group_channels, grad);
+        }
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           if (corners.pixel[i] < 0) continue;
