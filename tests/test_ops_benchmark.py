@@ -39,11 +39,33 @@ def test_compulsory_bytes_stage1(benchmark):
     (['--threads', 'two'], 'comma-separated integers'),
     (['--threads', '0'], '--threads must be >= 1'),
     (['--batch', '0'], '--batch must be >= 1'),
+    (['--dtype', 'float32,int8'], "--dtype: unknown ['int8']"),
 ])
 def test_bad_arguments(benchmark, capsys, argv, message):
     with pytest.raises(SystemExit):
         benchmark.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_goal_report_reads_the_measured_rows(benchmark):
+    def row(shape, dtype, ref_fwd_bwd, ours_fwd_bwd, ours_fwd, fwd_gbs):
+        return dict(shape=shape, label=f'{shape} 64x', batch=64, dtype=dtype, threads=None,
+                    copy_gbs=1000.0, fwd_gbs=fwd_gbs, fwd_bwd_gbs=0.0, max_diff=0.0,
+                    ref={'fwd': 1.0, 'fwd_bwd': ref_fwd_bwd},
+                    ours={'fwd': ours_fwd, 'fwd_bwd': ours_fwd_bwd})
+
+    rows = [row('s1', 'float32', 50.0, 2.0, 1.0, 600.0),   # 25x, 60% of copy
+            row('s1', 'float16', 50.0, 1.0, 0.8, 400.0),   # 50x, 40%, 0.8x fp32 time
+            row('s4', 'float32', 30.0, 2.0, 0.5, 10.0),    # 15x: the lowest
+            row('s4', 'float16', 30.0, 1.0, 0.6, 10.0)]    # 1.2x the fp32 time
+    lines = benchmark.goal_report(rows, 'cuda')
+    assert lines[1] == ('- fwd+bwd >= 20x the reference on every shape: NOT reached '
+                        '(lowest 15.0x: s4 64x float32)')
+    assert lines[2] == '- s1 float32 fwd >= 50% of copy bandwidth: reached (60%)'
+    assert lines[3] == '- s1 float16 fwd >= 50% of copy bandwidth: NOT reached (40%)'
+    assert lines[4] == ('- float16 fwd no slower than float32: NOT reached '
+                        '(slowest 1.20x the float32 time: s4 64x)')
+    assert len(lines) == 5  # no bfloat16 rows, no bfloat16 line
 
 
 def test_quick_run_prints_table():
@@ -57,3 +79,4 @@ def test_quick_run_prints_table():
     cells = [c.strip() for c in row.split('|')]
     assert cells[1:3] == ['float32', '1'] and cells[5].endswith('x')
     assert float(cells[-1]) < 1e-4  # max |ours - reference|
+    assert '# goals (cpu; the targets are set for a GPU)' in lines

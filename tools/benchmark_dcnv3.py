@@ -8,11 +8,17 @@ measured in the same run, and the peak memory the torch allocator reached above 
 live before the run (CUDA: ``torch.cuda.max_memory_allocated``; CPU: the profiler's
 allocation trace).
 
+After the table it checks the GPU goals of the operator against the rows just measured:
+forward+backward at least 20x faster than the reference on every shape, the stage-1 forward
+at 50% or more of the copy bandwidth (at batch 64), and float16/bfloat16 forwards no slower
+than float32 (needs float32 and a half type in the same run).
+
 Examples::
 
     python tools/benchmark_dcnv3.py                       # CPU, 1 thread and all threads
     python tools/benchmark_dcnv3.py --quick               # smoke run, a few seconds
-    python tools/benchmark_dcnv3.py --device cuda --batch 64 --dtype float16
+    python tools/benchmark_dcnv3.py --device cuda        # batch 64; float32, float16, bfloat16
+    python tools/benchmark_dcnv3.py --device cuda --dtype float16
     python tools/benchmark_dcnv3.py --shapes s1,det --threads 1,2 --batch 8
 """
 import argparse
@@ -183,12 +189,12 @@ def bench_op(op: Callable, inputs, cfg: DCNv3Config, device: str,
     return result
 
 
-def run(args: argparse.Namespace) -> None:
-    device, dtype = args.device, DTYPES[args.dtype]
+def run(args: argparse.Namespace) -> List[Dict]:
+    device = args.device
     if device == 'cuda' and not torch.cuda.is_available():
         sys.exit('--device cuda: no CUDA device is available')
     threads = [None] if device == 'cuda' else args.threads
-    rows = []
+    results: List[Dict] = []
     for n_threads in threads:
         if n_threads is not None:
             torch.set_num_threads(n_threads)
@@ -197,29 +203,75 @@ def run(args: argparse.Namespace) -> None:
         print(f'# {device}, threads={n_threads or "-"}: tensor copy bandwidth {copy_gbs:.1f} GB/s'
               f'{load}', flush=True)
         for name in args.shapes:
-            shape = SHAPES[name]
-            batch = shape.batch if shape.batch is not None else args.batch
-            cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
-            inputs = make_inputs(cfg, batch, shape.height, shape.width, dtype=dtype, device=device)
-            ours = bench_op(dcnv3, inputs, cfg, device, args)
-            ref = bench_op(dcnv3_reference, inputs, cfg, device, args)
-            with torch.no_grad():
-                diff = (dcnv3(*inputs, *cfg.args).double()
-                        - dcnv3_reference(*inputs, *cfg.args).double()).abs().max().item()
-            fwd_bytes, fwd_bwd_bytes = compulsory_bytes(shape, batch, cfg, dtype)
-            fwd_gbs = fwd_bytes / (ours['fwd'] * 1e-3) / 1e9
-            fwd_bwd_gbs = fwd_bwd_bytes / (ours['fwd_bwd'] * 1e-3) / 1e9
-            rows.append([
-                shape.describe(batch), args.dtype, str(n_threads or '-'),
-                f"{ref['fwd']:.3f}", f"{ours['fwd']:.3f}", f"{ref['fwd'] / ours['fwd']:.1f}x",
-                f"{ref['fwd_bwd']:.3f}", f"{ours['fwd_bwd']:.3f}",
-                f"{ref['fwd_bwd'] / ours['fwd_bwd']:.1f}x",
-                f'{fwd_gbs:.1f} / {fwd_bwd_gbs:.1f}',
-                f'{100 * fwd_gbs / copy_gbs:.0f}% / {100 * fwd_bwd_gbs / copy_gbs:.0f}%',
-                f"{ref['peak_mb']:.1f} / {ours['peak_mb']:.1f}", f'{diff:.1e}'
-            ])
-            print_table(rows[-1:], header=len(rows) == 1)
-            del inputs
+            for dtype_name in args.dtype:
+                result = bench_shape(SHAPES[name], DTYPES[dtype_name], device, args)
+                result.update(threads=n_threads, copy_gbs=copy_gbs)
+                results.append(result)
+                print_table([format_row(result)], header=len(results) == 1)
+    print()
+    for line in goal_report(results, device):
+        print(line)
+    return results
+
+
+def bench_shape(shape: Shape, dtype: torch.dtype, device: str,
+                args: argparse.Namespace) -> Dict:
+    """Times, traffic and accuracy of ours and the reference on one shape and dtype."""
+    batch = shape.batch if shape.batch is not None else args.batch
+    cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
+    inputs = make_inputs(cfg, batch, shape.height, shape.width, dtype=dtype, device=device)
+    ours = bench_op(dcnv3, inputs, cfg, device, args)
+    ref = bench_op(dcnv3_reference, inputs, cfg, device, args)
+    with torch.no_grad():
+        diff = (dcnv3(*inputs, *cfg.args).double()
+                - dcnv3_reference(*inputs, *cfg.args).double()).abs().max().item()
+    fwd_bytes, fwd_bwd_bytes = compulsory_bytes(shape, batch, cfg, dtype)
+    return dict(shape=shape.name, label=shape.describe(batch), batch=batch,
+                dtype=str(dtype).replace('torch.', ''), ours=ours, ref=ref, max_diff=diff,
+                fwd_gbs=fwd_bytes / (ours['fwd'] * 1e-3) / 1e9,
+                fwd_bwd_gbs=fwd_bwd_bytes / (ours['fwd_bwd'] * 1e-3) / 1e9)
+
+
+def format_row(r: Dict) -> List[str]:
+    ours, ref, copy_gbs = r['ours'], r['ref'], r['copy_gbs']
+    return [
+        r['label'], r['dtype'], str(r['threads'] or '-'),
+        f"{ref['fwd']:.3f}", f"{ours['fwd']:.3f}", f"{ref['fwd'] / ours['fwd']:.1f}x",
+        f"{ref['fwd_bwd']:.3f}", f"{ours['fwd_bwd']:.3f}",
+        f"{ref['fwd_bwd'] / ours['fwd_bwd']:.1f}x",
+        f"{r['fwd_gbs']:.1f} / {r['fwd_bwd_gbs']:.1f}",
+        f"{100 * r['fwd_gbs'] / copy_gbs:.0f}% / {100 * r['fwd_bwd_gbs'] / copy_gbs:.0f}%",
+        f"{ref['peak_mb']:.1f} / {ours['peak_mb']:.1f}", f"{r['max_diff']:.1e}"
+    ]
+
+
+def goal_report(results: List[Dict], device: str) -> List[str]:
+    """The operator's GPU goals, checked against the measured rows (one line each)."""
+    def verdict(ok: bool) -> str:
+        return 'reached' if ok else 'NOT reached'
+
+    lines = [f'# goals ({device}; the targets are set for a GPU)']
+    speedups = [(r['ref']['fwd_bwd'] / r['ours']['fwd_bwd'], r) for r in results]
+    worst, worst_row = min(speedups, key=lambda pair: pair[0])
+    lines.append(f'- fwd+bwd >= 20x the reference on every shape: {verdict(worst >= 20)} '
+                 f"(lowest {worst:.1f}x: {worst_row['label']} {worst_row['dtype']})")
+    for r in results:
+        if r['shape'] == 's1':
+            fraction = r['fwd_gbs'] / r['copy_gbs']
+            note = '' if r['batch'] == 64 else f" (measured at batch {r['batch']}, goal is at 64)"
+            lines.append(f"- s1 {r['dtype']} fwd >= 50% of copy bandwidth: "
+                         f'{verdict(fraction >= 0.5)} ({100 * fraction:.0f}%){note}')
+    fp32 = {(r['label'], r['threads']): r['ours']['fwd'] for r in results
+            if r['dtype'] == 'float32'}
+    for half in ('float16', 'bfloat16'):
+        pairs = [(r['ours']['fwd'] / fp32[(r['label'], r['threads'])], r) for r in results
+                 if r['dtype'] == half and (r['label'], r['threads']) in fp32]
+        if not pairs:
+            continue
+        slowest, slowest_row = max(pairs, key=lambda pair: pair[0])
+        lines.append(f'- {half} fwd no slower than float32: {verdict(slowest <= 1.0)} '
+                     f"(slowest {slowest:.2f}x the float32 time: {slowest_row['label']})")
+    return lines
 
 
 HEADER = ['shape (NxHxWxC)', 'dtype', 'threads', 'ref fwd ms', 'ours fwd ms', 'speed-up',
@@ -242,7 +294,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--batch', type=int, default=None,
                         help='batch of the classification stages (default: 8 on CPU, 64 on CUDA)')
-    parser.add_argument('--dtype', choices=list(DTYPES), default='float32')
+    parser.add_argument('--dtype', default=None,
+                        help=f'comma-separated subset of {list(DTYPES)} (default: float32 on '
+                        'CPU; float32,float16,bfloat16 on CUDA)')
     parser.add_argument('--threads', default=None,
                         help='comma-separated CPU thread counts (default: 1 and all cores)')
     parser.add_argument('--shapes', default=','.join(SHAPES),
@@ -264,6 +318,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.batch = 64 if args.device == 'cuda' else 8
     if args.batch < 1:
         parser.error(f'--batch must be >= 1, got {args.batch}')
+    if args.dtype is None:
+        args.dtype = 'float32,float16,bfloat16' if args.device == 'cuda' else 'float32'
+    args.dtype = [d.strip() for d in args.dtype.split(',') if d.strip()]
+    unknown = [d for d in args.dtype if d not in DTYPES]
+    if unknown or not args.dtype:
+        parser.error(f'--dtype: unknown {unknown}; choose from {list(DTYPES)}')
     args.shapes = [s.strip() for s in args.shapes.split(',') if s.strip()]
     unknown = [s for s in args.shapes if s not in SHAPES]
     if unknown:
