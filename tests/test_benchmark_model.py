@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -28,8 +30,9 @@ def test_model_benchmark_smoke():
         result.stdout
 
 
-def test_model_benchmark_rejects_bad_batch():
+@pytest.mark.parametrize('flag', ['--batch', '--train-batch'])
+def test_model_benchmark_rejects_bad_batch(flag):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'tools', 'benchmark_model.py'), '--batch', '0'],
+        [sys.executable, os.path.join(ROOT, 'tools', 'benchmark_model.py'), flag, '0'],
         capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert result.returncode == 2 and '--batch must be >= 1' in result.stderr
+    assert result.returncode == 2 and f'{flag} must be >= 1' in result.stderr

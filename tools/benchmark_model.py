@@ -2,7 +2,9 @@
 
 Both models are measured in one run, on the same device, input size, batch and precision.
 The table gives inference images/s and training-step time (forward, cross-entropy, backward,
-AdamW step) for each model, plus the InternImage / ConvNeXt ratio.
+AdamW step) for each model, plus the InternImage / ConvNeXt ratio. Training uses
+``--train-batch`` (on CUDA 128 by default, the per-GPU batch of the shipped config); a
+measurement that runs out of GPU memory is reported as such and the run goes on.
 
     python tools/benchmark_model.py --device cuda --batch 256 --dtype float16
     python tools/benchmark_model.py --device cpu --batch 8        # CPU, float32
@@ -12,7 +14,7 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -75,11 +77,24 @@ def measure(step: Callable[[], None], device: torch.device, warmup: int, iters: 
     return statistics.median(times)
 
 
-def benchmark(model: nn.Module, args: argparse.Namespace, device: torch.device) -> Dict[str, float]:
+def measure_or_oom(step: Callable[[], None], device: torch.device, warmup: int,
+                   iters: int) -> Optional[float]:
+    """``measure``, or None when the step runs out of GPU memory."""
+    try:
+        return measure(step, device, warmup, iters)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return None
+
+
+def benchmark(model: nn.Module, args: argparse.Namespace,
+              device: torch.device) -> Dict[str, Optional[float]]:
     dtype = DTYPES[args.dtype]
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     images = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    labels = torch.randint(0, args.num_classes, (args.batch, ), device=device)
+    train_images = images[:args.train_batch] if args.train_batch <= args.batch else \
+        torch.randn(args.train_batch, 3, args.size, args.size, device=device)
+    labels = torch.randint(0, args.num_classes, (args.train_batch, ), device=device)
     model = model.to(device)
 
     model.eval()
@@ -88,7 +103,7 @@ def benchmark(model: nn.Module, args: argparse.Namespace, device: torch.device) 
         with torch.inference_mode(), autocast:
             model(images)
 
-    infer_s = measure(infer, device, args.warmup, args.iters)
+    infer_s = measure_or_oom(infer, device, args.warmup, args.iters)
 
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -97,24 +112,36 @@ def benchmark(model: nn.Module, args: argparse.Namespace, device: torch.device) 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = F.cross_entropy(model(images), labels)
+            loss = F.cross_entropy(model(train_images), labels)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
 
-    train_s = measure(train_step, device, args.warmup, args.iters)
-    result = {'images_per_s': args.batch / infer_s, 'train_step_ms': train_s * 1e3}
+    train_s = measure_or_oom(train_step, device, args.warmup, args.iters)
+    result = {'images_per_s': None if infer_s is None else args.batch / infer_s,
+              'train_step_ms': None if train_s is None else train_s * 1e3}
     if device.type == 'cuda':
         result['peak_mem_gib'] = torch.cuda.max_memory_allocated(device) / 2**30
         torch.cuda.reset_peak_memory_stats(device)
+    del optimizer
     model.cpu()
     return result
+
+
+def cell(value: Optional[float], width: int, digits: int = 1) -> str:
+    return f'{"out of memory":>{width}}' if value is None else f'{value:>{width}.{digits}f}'
+
+
+def ratio(ours: Optional[float], dense: Optional[float]) -> str:
+    return 'n/a' if ours is None or dense is None else f'{ours / dense:.2f}x'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--batch', type=int, help='default: 256 on CUDA, 8 on CPU')
+    parser.add_argument('--train-batch', type=int,
+                        help='training-step batch (default: 128 on CUDA, else --batch)')
     parser.add_argument('--size', type=int, default=224, help='input height and width')
     parser.add_argument('--dtype', choices=list(DTYPES), default='float32',
                         help='autocast precision (float32: no autocast)')
@@ -125,7 +152,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch is None:
         args.batch = 256 if args.device == 'cuda' else 8
-    for name in ('batch', 'size', 'num_classes', 'iters'):
+    if args.train_batch is None:
+        args.train_batch = 128 if args.device == 'cuda' else args.batch
+    for name in ('batch', 'train_batch', 'size', 'num_classes', 'iters'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -141,8 +170,9 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
         f'cpu, {torch.get_num_threads()} threads'
-    print(f'# {name}; batch {args.batch}, {args.size}x{args.size}, {args.dtype}, '
-          f'median of {args.iters} after {args.warmup} warm-up')
+    print(f'# {name}; inference batch {args.batch}, training batch {args.train_batch}, '
+          f'{args.size}x{args.size}, {args.dtype}, median of {args.iters} after {args.warmup} '
+          'warm-up')
     results = {label: benchmark(model, args, device)
                for label, model in build_models(args.num_classes).items()}
     header = f'{"model":<26} | {"infer img/s":>12} | {"train step ms":>13}'
@@ -151,15 +181,14 @@ def main(argv=None) -> None:
     print(header)
     print('-' * len(header))
     for label, r in results.items():
-        row = f'{label:<26} | {r["images_per_s"]:>12.1f} | {r["train_step_ms"]:>13.1f}'
+        row = f'{label:<26} | {cell(r["images_per_s"], 12)} | {cell(r["train_step_ms"], 13)}'
         if device.type == 'cuda':
             row += f' | {r["peak_mem_gib"]:>8.2f}'
         print(row)
     ours, dense = results.values()
     print(f'InternImage-T / ConvNeXt-T: inference throughput '
-          f'{ours["images_per_s"] / dense["images_per_s"]:.2f}x, training step time '
-          f'{ours["train_step_ms"] / dense["train_step_ms"]:.2f}x')
-
+          f'{ratio(ours["images_per_s"], dense["images_per_s"])}, training step time '
+          f'{ratio(ours["train_step_ms"], dense["train_step_ms"])}')
 
 if __name__ == '__main__':
     main()
