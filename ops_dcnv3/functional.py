@@ -11,7 +11,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ['dcnv3', 'check_dcnv3_args', 'dcnv3_output_size', 'extension_available']
+__all__ = ['dcnv3', 'check_dcnv3_args', 'dcnv3_output_size', 'extension_available',
+           'MAX_SOFTMAX_POINTS']
 
 _BUILD_HINT = ('build it in place with `python setup.py build_ext --inplace` '
                '(or `pip install -e .`) from the repository root')
@@ -22,6 +23,9 @@ try:  # importing _C registers torch.ops.ops_dcnv3.*; keep the package usable wi
 except (ImportError, OSError) as err:
     _C = None
     _C_IMPORT_ERROR = err
+
+# Points per group the kernels can softmax themselves (kMaxSoftmaxPoints in csrc/).
+MAX_SOFTMAX_POINTS = 64
 
 # dtypes the kernels are compiled for (csrc/ dispatches all four on CPU and CUDA).
 _KERNEL_DTYPES = {
@@ -65,7 +69,7 @@ def _check_shape(name: str, tensor: Tensor, expected: Tuple[int, ...], layout: s
 def check_dcnv3_args(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: int,
                      stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int,
                      dilation_w: int, group: int, group_channels: int, offset_scale: float,
-                     im2col_step: int, remove_center: bool,
+                     im2col_step: int, remove_center: bool, softmax_mask: bool = False,
                      kernel_dtypes: bool = False) -> Tuple[int, int]:
     """Validates :func:`dcnv3` arguments and returns the output size ``(out_h, out_w)``.
 
@@ -74,8 +78,11 @@ def check_dcnv3_args(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int,
     under ``torch.compile(fullgraph=True)``.
 
     Args:
-        kernel_dtypes (bool): Also require a dtype the compiled kernels support on the
-            input's device. Defaults to False (the reference accepts any floating dtype).
+        softmax_mask (bool): Whether ``mask`` holds logits to be softmax-normalised over each
+            group's points. Defaults to False.
+        kernel_dtypes (bool): Also apply the compiled kernels' limits: a dtype they support on
+            the input's device, and at most ``MAX_SOFTMAX_POINTS`` points per group with
+            ``softmax_mask``. Defaults to False (the reference has neither limit).
     """
     for name, tensor in (('input', input), ('offset', offset), ('mask', mask)):
         if not isinstance(tensor, Tensor):
@@ -110,14 +117,19 @@ def check_dcnv3_args(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int,
     if isinstance(offset_scale, bool) or not isinstance(offset_scale, (int, float)) \
             or not abs(offset_scale) < float('inf'):
         raise TypeError(f'offset_scale must be a finite float, got {offset_scale!r}')
-    if not isinstance(remove_center, (bool, int)) or remove_center not in (0, 1):
-        raise TypeError(f'remove_center must be a bool, got {remove_center!r}')
+    for name, flag in (('remove_center', remove_center), ('softmax_mask', softmax_mask)):
+        if not isinstance(flag, (bool, int)) or flag not in (0, 1):
+            raise TypeError(f'{name} must be a bool, got {flag!r}')
     if remove_center and (kernel_h % 2 == 0 or kernel_w % 2 == 0):
         raise ValueError('remove_center requires odd kernel_h and kernel_w (the centre point must '
                          f'exist), got kernel_h={kernel_h}, kernel_w={kernel_w}')
     num_points = kernel_h * kernel_w - int(remove_center)
     if num_points < 1:
         raise ValueError('remove_center with kernel_h = kernel_w = 1 leaves no sampling point')
+    if kernel_dtypes and softmax_mask and num_points > MAX_SOFTMAX_POINTS:
+        raise ValueError(f'softmax_mask=True supports at most {MAX_SOFTMAX_POINTS} sampling points '
+                         f'per group in the compiled op, got {num_points}; apply the softmax to '
+                         'the mask before the op instead')
 
     batch, height, width, channels = input.shape
     if channels != group * group_channels:
@@ -140,13 +152,16 @@ def check_dcnv3_args(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int,
 def dcnv3(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: int,
           stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int, dilation_w: int,
           group: int, group_channels: int, offset_scale: float, im2col_step: int,
-          remove_center: bool) -> Tensor:
+          remove_center: bool, softmax_mask: bool = False) -> Tensor:
     """DCNv3 core operator (compiled kernels), differentiable in input, offset and mask.
 
     Tensors are channels-last: ``input`` (N, H, W, group*group_channels); ``offset``
     (N, H_out, W_out, group*K*2) holding per group g and point k the pair (dx, dy) at
-    ``g*K*2 + k*2 + {0, 1}``; ``mask`` (N, H_out, W_out, group*K), already normalised
-    (softmax) by the caller, at ``g*K + k``. K = kernel_h*kernel_w, minus one with
+    ``g*K*2 + k*2 + {0, 1}``; ``mask`` (N, H_out, W_out, group*K), the point weights at
+    ``g*K + k``: already normalised (softmax) by the caller or, with ``softmax_mask=True``,
+    logits that the kernels softmax over each group's K points themselves. Fusing saves the
+    separate softmax pass and its backward; it allows at most ``MAX_SOFTMAX_POINTS`` points,
+    and the mask gradient is then that of the logits. K = kernel_h*kernel_w, minus one with
     ``remove_center``. Point order is ``k = i_x*kernel_h + i_y``. See DESIGN.md section 2
     and :func:`ops_dcnv3.dcnv3_reference` for the exact definition.
 
@@ -163,21 +178,21 @@ def dcnv3(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: 
                            'works without it.')
     check_dcnv3_args(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                      dilation_h, dilation_w, group, group_channels, offset_scale, im2col_step,
-                     remove_center, kernel_dtypes=True)
+                     remove_center, softmax_mask, kernel_dtypes=True)
     if input.device.type not in _DEVICES_WITH_KERNELS:
         raise RuntimeError(f'ops_dcnv3._C was built without {input.device.type} kernels; '
                            f'rebuild it (FORCE_CUDA=1 for CUDA): {_BUILD_HINT}')
     return torch.ops.ops_dcnv3.dcnv3_forward(
         input.contiguous(), offset.contiguous(), mask.contiguous(), kernel_h, kernel_w, stride_h,
         stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, float(offset_scale),
-        im2col_step, bool(remove_center))
+        im2col_step, bool(remove_center), bool(softmax_mask))
 
 
 # --- torch.library registration: fake kernels for tracing, autograd formula -----------------
 
 def _fake_forward(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                   dilation_h, dilation_w, group, group_channels, offset_scale, im2col_step,
-                  remove_center):
+                  remove_center, softmax_mask=False):
     out_h = dcnv3_output_size(input.shape[1], kernel_h, stride_h, pad_h, dilation_h)
     out_w = dcnv3_output_size(input.shape[2], kernel_w, stride_w, pad_w, dilation_w)
     return input.new_empty((input.shape[0], out_h, out_w, input.shape[3]))

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .functional import dcnv3
+from .functional import MAX_SOFTMAX_POINTS, dcnv3
 from .layers import build_act_layer, build_norm_layer
 from .reference import dcnv3_reference
 
@@ -131,14 +131,18 @@ class DCNv3(nn.Module):
         query = self.dw_conv(x.permute(0, 3, 1, 2))  # channels-last, at the output resolution
         offset = self.offset(query)
         mask = self.mask(query)
-        mask = F.softmax(mask.view(*mask.shape[:3], self.group, self.num_points), dim=-1)
-        mask = mask.flatten(3).to(value.dtype)
+        # The compiled op softmaxes the point logits itself (one pass less each way); the
+        # reference path keeps the explicit softmax, so comparing the two checks the fusion.
+        fuse_softmax = not self.use_reference and self.num_points <= MAX_SOFTMAX_POINTS
+        if not fuse_softmax:
+            mask = F.softmax(mask.view(*mask.shape[:3], self.group, self.num_points), dim=-1)
+            mask = mask.flatten(3)
 
         op = dcnv3_reference if self.use_reference else dcnv3
-        out = op(value, offset.to(value.dtype), mask, self.kernel_size, self.kernel_size,
-                 self.stride, self.stride, self.pad, self.pad, self.dilation, self.dilation,
-                 self.group, self.group_channels, self.offset_scale, _IM2COL_STEP,
-                 self.remove_center)
+        out = op(value, offset.to(value.dtype), mask.to(value.dtype), self.kernel_size,
+                 self.kernel_size, self.stride, self.stride, self.pad, self.pad, self.dilation,
+                 self.dilation, self.group, self.group_channels, self.offset_scale, _IM2COL_STEP,
+                 self.remove_center, fuse_softmax)
         if self.center_feature_scale:
             scale = torch.sigmoid(F.linear(query, self.center_feature_scale_proj_weight,
                                            self.center_feature_scale_proj_bias))

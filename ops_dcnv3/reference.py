@@ -34,19 +34,20 @@ def sampling_points(kernel_h: int, kernel_w: int, dilation_h: int, dilation_w: i
 def dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: int,
                     stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int,
                     dilation_w: int, group: int, group_channels: int, offset_scale: float,
-                    im2col_step: int, remove_center: bool) -> Tensor:
+                    im2col_step: int, remove_center: bool, softmax_mask: bool = False) -> Tensor:
     """Reference DCNv3; same arguments and result as :func:`ops_dcnv3.dcnv3`.
 
     For output pixel p, group g, point k the sampling location, in pixel indices of the
     zero-padded input (pixel centres at integers), is
     ``base(p) + (grid_k + offset[p, g, k]) * offset_scale`` with
     ``base(p) = (dilation*(kernel-1))//2 + p*stride`` per axis, and
-    ``y[p, g, :] = sum_k mask[p, g, k] * bilinear(input_padded[:, :, g, :], location)``.
+    ``y[p, g, :] = sum_k mask[p, g, k] * bilinear(input_padded[:, :, g, :], location)``,
+    where with ``softmax_mask`` the mask is first replaced by its softmax over k.
     ``im2col_step`` only matters to kernels; it is validated and otherwise ignored.
     """
     out_h, out_w = check_dcnv3_args(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w,
                                     pad_h, pad_w, dilation_h, dilation_w, group, group_channels,
-                                    offset_scale, im2col_step, remove_center)
+                                    offset_scale, im2col_step, remove_center, softmax_mask)
     batch, height, width, channels = input.shape
     padded_h, padded_w = height + 2 * pad_h, width + 2 * pad_w
     # grid_sample on CPU lacks reduced-precision kernels; sample in float32 there.
@@ -78,6 +79,8 @@ def dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, 
     sampled = sampled.view(batch, group, group_channels, out_h, out_w, num_points)
 
     weights = mask.to(compute_dtype).view(batch, out_h, out_w, group, num_points)
+    if softmax_mask:
+        weights = weights.softmax(dim=-1)
     weights = weights.permute(0, 3, 1, 2, 4).unsqueeze(2)  # (N, G, 1, H_out, W_out, K)
     output = (sampled * weights).sum(dim=-1)  # (N, G, Cg, H_out, W_out)
     output = output.permute(0, 3, 4, 1, 2).reshape(batch, out_h, out_w, channels)

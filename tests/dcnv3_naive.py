@@ -94,9 +94,22 @@ def make_inputs(case, dtype=torch.float64, device='cpu', seed=0):
     return [t.to(dtype=dtype, device=device) for t in (x, offset, mask)], params
 
 
-def naive_with_grads(x, offset, mask, params, grad_output):
+def mask_logits(mask, seed=11):
+    """Random mask logits (scale 3, so the softmax is far from uniform) shaped like ``mask``."""
+    gen = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.randn(mask.shape, generator=gen, dtype=torch.float64)
+    return logits.to(dtype=mask.dtype, device=mask.device)
+
+
+def naive_with_grads(x, offset, mask, params, grad_output, softmax_mask=False):
+    """Naive output and autograd gradients. With ``softmax_mask``, ``mask`` holds logits and
+    the naive op sees their softmax over each group's points (torch.softmax, not our code)."""
     leaves = [t.detach().cpu().double().requires_grad_() for t in (x, offset, mask)]
     kernel_args = params[:11] + params[12:]  # drop im2col_step
-    out = naive_dcnv3(*leaves, *kernel_args)
+    weights = leaves[2]
+    if softmax_mask:
+        group = params[8]
+        weights = weights.unflatten(-1, (group, -1)).softmax(-1).flatten(3)
+    out = naive_dcnv3(leaves[0], leaves[1], weights, *kernel_args)
     out.backward(grad_output.detach().cpu().double())
     return out.detach(), [leaf.grad for leaf in leaves]

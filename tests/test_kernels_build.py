@@ -43,4 +43,5 @@ def test_built_extension_registers_kernels():
     schema = str(torch.ops.ops_dcnv3.dcnv3_forward.default._schema)
     assert schema.startswith('ops_dcnv3::dcnv3_forward(Tensor input, Tensor offset, Tensor mask, '
                              'int kernel_h, int kernel_w')
-    assert 'float offset_scale, int im2col_step, bool remove_center) -> Tensor' in schema
+    assert ('float offset_scale, int im2col_step, bool remove_center, '
+            'bool softmax_mask=False) -> Tensor') in schema

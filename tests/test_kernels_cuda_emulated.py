@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from cuda_emulator import load_emulated_kernels
-from dcnv3_naive import CASES, make_inputs, naive_with_grads
+from dcnv3_naive import CASES, make_inputs, mask_logits, naive_with_grads
 
 _C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
 ops = torch.ops.ops_dcnv3
@@ -36,10 +36,11 @@ def guarded(tensor, misalign=False, guard=64):
     return view
 
 
-def run_emulated(emulated, x, offset, mask, grad_output, params, misalign=False):
+def run_emulated(emulated, x, offset, mask, grad_output, params, misalign=False,
+                 softmax_mask=False):
     x, offset, mask, grad_output = (guarded(t, misalign) for t in (x, offset, mask, grad_output))
-    out = emulated.forward(x, offset, mask, *params)
-    grads = emulated.backward(x, offset, mask, grad_output, *params)
+    out = emulated.forward(x, offset, mask, *params, softmax_mask)
+    grads = emulated.backward(x, offset, mask, grad_output, *params, softmax_mask)
     return out, grads
 
 
@@ -93,6 +94,23 @@ def test_reduced_precision_matches_naive(emulated, dtype, case):
     # The naive run sees exactly the rounded inputs, so only the kernel's arithmetic differs.
     expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
     tol = TOLERANCE[dtype]
+    assert_matches([out, *grads], [expected_out, *expected_grads], rtol=tol, atol_scale=tol)
+
+
+@pytest.mark.parametrize('case', ['stride2-dilation2-remove-center', 'group-channels-16',
+                                  'group-channels-130'])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16],
+                         ids=['float64', 'float32', 'bfloat16'])
+def test_fused_softmax_matches_naive(emulated, dtype, case):
+    """softmax_mask=True (lane 0 applies the softmax Jacobian) against torch.softmax + naive."""
+    (x, offset, mask), params = make_inputs(CASES[case], dtype=dtype)
+    logits = mask_logits(mask)
+    grad_output = random_like_output(x, offset)
+    out, grads = run_emulated(emulated, x, offset, logits, grad_output, params,
+                              softmax_mask=True)
+    expected_out, expected_grads = naive_with_grads(x, offset, logits, params, grad_output,
+                                                    softmax_mask=True)
+    tol = 1e-10 if dtype == torch.float64 else TOLERANCE[dtype]
     assert_matches([out, *grads], [expected_out, *expected_grads], rtol=tol, atol_scale=tol)
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dcnv3_naive import CASES, make_inputs, naive_with_grads
+from dcnv3_naive import CASES, make_inputs, mask_logits, naive_with_grads
 
 _C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
 ops = torch.ops.ops_dcnv3
@@ -29,6 +29,69 @@ def test_forward_backward_match_naive_float64(case, device):
         assert grad.shape == expected.shape, name
         torch.testing.assert_close(grad.cpu(), expected, rtol=1e-9, atol=1e-9,
                                    msg=lambda m, name=name: f'grad_{name}: {m}')
+
+
+SOFTMAX_CASES = ['k3s1p1', 'stride2-dilation2-remove-center', 'wide-group-k5',
+                 'group-channels-130']
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('case', SOFTMAX_CASES)
+def test_fused_softmax_matches_naive_float64(case, device):
+    """softmax_mask=True against the naive op fed torch.softmax of the same logits."""
+    (x, offset, mask), params = make_inputs(CASES[case], device=device)
+    logits = mask_logits(mask)
+    out = ops.dcnv3_forward(x, offset, logits, *params, True)
+    grad_output = torch.randn(out.shape, dtype=out.dtype,
+                              generator=torch.Generator().manual_seed(1)).to(device)
+    grads = ops.dcnv3_backward(x, offset, logits, grad_output, *params, True)
+
+    expected_out, expected_grads = naive_with_grads(x, offset, logits, params, grad_output,
+                                                    softmax_mask=True)
+    torch.testing.assert_close(out.cpu(), expected_out, rtol=1e-10, atol=1e-10)
+    for name, grad, expected in zip(('input', 'offset', 'mask logits'), grads, expected_grads):
+        torch.testing.assert_close(grad.cpu(), expected, rtol=1e-9, atol=1e-9,
+                                   msg=lambda m, name=name: f'grad_{name}: {m}')
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_fused_softmax_backward_is_the_derivative_of_forward(device):
+    (x, offset, mask), params = make_inputs(CASES['stride2-dilation2-remove-center'],
+                                            device=device, seed=4)
+
+    def fused(x, offset, logits):
+        return ops.dcnv3_forward(x, offset, logits, *params, True)
+
+    class Fused(torch.autograd.Function):
+
+        @staticmethod
+        def forward(ctx, x, offset, logits):
+            ctx.save_for_backward(x, offset, logits)
+            return fused(x, offset, logits)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return ops.dcnv3_backward(*ctx.saved_tensors, grad_output.contiguous(), *params,
+                                      True)
+
+    inputs = [t.requires_grad_() for t in (x, offset, mask_logits(mask))]
+    assert torch.autograd.gradcheck(Fused.apply, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_fused_softmax_point_limit():
+    x = torch.randn(1, 9, 9, 2, dtype=torch.float64)
+    for kernel, ok in ((8, True), (9, False)):
+        offset = torch.zeros(1, 9 - kernel + 1, 9 - kernel + 1, 2 * kernel * kernel,
+                             dtype=torch.float64)
+        logits = torch.zeros(offset.shape[:3] + (kernel * kernel, ), dtype=torch.float64)
+        params = (kernel, kernel, 1, 1, 0, 0, 1, 1, 1, 2, 1.0, 1, False)
+        if ok:  # 64 points: equal weights
+            out = ops.dcnv3_forward(x, offset, logits, *params, True)
+            expected = ops.dcnv3_forward(x, offset, torch.full_like(logits, 1 / 64), *params)
+            torch.testing.assert_close(out, expected)
+        else:
+            with pytest.raises(RuntimeError, match='softmax_mask=True supports at most 64'):
+                ops.dcnv3_forward(x, offset, logits, *params, True)
 
 
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 4e-3}

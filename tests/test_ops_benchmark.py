@@ -80,3 +80,17 @@ def test_quick_run_prints_table():
     assert cells[1:3] == ['float32', '1'] and cells[5].endswith('x')
     assert float(cells[-1]) < 1e-4  # max |ours - reference|
     assert '# goals (cpu; the targets are set for a GPU)' in lines
+
+
+def test_softmax_fusion_table():
+    result = subprocess.run(
+        [sys.executable, SCRIPT, '--quick', '--shapes', 's4', '--threads', '1',
+         '--softmax-fusion'], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines.index('shape | dtype | threads | separate fwd ms | fused fwd ms | speed-up | '
+                         'separate f+b ms | fused f+b ms | speed-up')
+    cells = [c.strip() for c in lines[header + 2].split('|')]
+    assert cells[:3] == ['s4 1x7x7x512 G32', 'float32', '1']
+    separate, fused, speedup = float(cells[3]), float(cells[4]), float(cells[5].rstrip('x'))
+    assert speedup == pytest.approx(separate / fused, rel=0.02, abs=0.01)

@@ -64,6 +64,7 @@ BAD_INPUTS = [
     ('offset_scale_inf', dict(offset_scale=float('inf')), TypeError, 'offset_scale must be'),
     ('offset_scale_nan', dict(offset_scale=float('nan')), TypeError, 'offset_scale must be'),
     ('remove_center_value', dict(remove_center=2), TypeError, 'remove_center must be a bool'),
+    ('softmax_mask_value', dict(softmax_mask='yes'), TypeError, 'softmax_mask must be a bool'),
     ('remove_center_even_kernel', dict(kernel_h=2, kernel_w=3, remove_center=True), ValueError,
      'remove_center requires odd kernel_h and kernel_w'),
     ('input_too_small', dict(input=torch.rand(2, 1, 6, 8), pad_h=0), ValueError,
@@ -98,6 +99,20 @@ def test_dtype_without_kernel(dtype, error, pattern):
         args[name] = args[name].to(dtype)
     with pytest.raises(error, match=pattern):
         dcnv3(**args)
+
+
+def test_fused_softmax_point_limit_is_the_compiled_op_s():
+    """softmax_mask with more than MAX_SOFTMAX_POINTS points: an error from dcnv3 only."""
+    input = torch.rand(1, 9, 9, 2)
+    offset = torch.zeros(1, 9, 9, 2 * 81)
+    logits = torch.zeros(1, 9, 9, 81)
+    args = (9, 9, 1, 1, 4, 4, 1, 1, 1, 2, 1.0, 1, False)
+    with pytest.raises(ValueError, match='softmax_mask=True supports at most 64 sampling points '
+                       'per group in the compiled op, got 81'):
+        dcnv3(input, offset, logits, *args, softmax_mask=True)
+    out = dcnv3_reference(input, offset, logits, *args, softmax_mask=True)
+    uniform = torch.full_like(logits, 1 / 81)
+    torch.testing.assert_close(out, dcnv3_reference(input, offset, uniform, *args))
 
 
 def test_missing_extension_says_how_to_build(monkeypatch):

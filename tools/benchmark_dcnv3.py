@@ -13,6 +13,10 @@ forward+backward at least 20x faster than the reference on every shape, the stag
 at 50% or more of the copy bandwidth (at batch 64), and float16/bfloat16 forwards no slower
 than float32 (needs float32 and a half type in the same run).
 
+``--softmax-fusion`` adds a table of the op fed mask logits with ``softmax_mask=True`` (the
+kernels apply the softmax) against torch.softmax followed by the op, as the DCNv3 module
+did before the fusion; fwd+bwd includes the gradient of the logits.
+
 Examples::
 
     python tools/benchmark_dcnv3.py                       # CPU, 1 thread and all threads
@@ -20,6 +24,7 @@ Examples::
     python tools/benchmark_dcnv3.py --device cuda        # batch 64; float32, float16, bfloat16
     python tools/benchmark_dcnv3.py --device cuda --dtype float16
     python tools/benchmark_dcnv3.py --shapes s1,det --threads 1,2 --batch 8
+    python tools/benchmark_dcnv3.py --softmax-fusion --shapes s1 --threads 2
 """
 import argparse
 import contextlib
@@ -211,7 +216,48 @@ def run(args: argparse.Namespace) -> List[Dict]:
     print()
     for line in goal_report(results, device):
         print(line)
+    if args.softmax_fusion:
+        print(f'\n# fused softmax ({device}): mask logits in, softmax_mask=True vs torch.softmax '
+              'then the op')
+        print(' | '.join(SOFTMAX_HEADER))
+        print('-|-'.join('-' * len(h) for h in SOFTMAX_HEADER))
+        for n_threads in threads:
+            if n_threads is not None:
+                torch.set_num_threads(n_threads)
+            for name in args.shapes:
+                for dtype_name in args.dtype:
+                    print(softmax_fusion_row(SHAPES[name], dtype_name, n_threads, device, args),
+                          flush=True)
     return results
+
+
+SOFTMAX_HEADER = ['shape', 'dtype', 'threads', 'separate fwd ms', 'fused fwd ms', 'speed-up',
+                  'separate f+b ms', 'fused f+b ms', 'speed-up']
+
+
+def softmax_fusion_row(shape: Shape, dtype_name: str, n_threads: Optional[int], device: str,
+                       args: argparse.Namespace) -> str:
+    batch = shape.batch if shape.batch is not None else args.batch
+    cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
+    input, offset, mask = make_inputs(cfg, batch, shape.height, shape.width,
+                                      dtype=DTYPES[dtype_name], device=device)
+    logits = torch.log(mask)
+
+    def separate(input, offset, logits, *params):
+        weights = torch.softmax(logits.unflatten(-1, (cfg.group, cfg.num_points)), dim=-1)
+        return dcnv3(input, offset, weights.flatten(3), *params)
+
+    def fused(input, offset, logits, *params):
+        return dcnv3(input, offset, logits, *params, softmax_mask=True)
+
+    times = {name: bench_op(op, (input, offset, logits), cfg, device, args)
+             for name, op in (('separate', separate), ('fused', fused))}
+    sep, fus = times['separate'], times['fused']
+    return ' | '.join([
+        shape.describe(batch), dtype_name, str(n_threads or '-'), f"{sep['fwd']:.3f}",
+        f"{fus['fwd']:.3f}", f"{sep['fwd'] / fus['fwd']:.2f}x", f"{sep['fwd_bwd']:.3f}",
+        f"{fus['fwd_bwd']:.3f}", f"{sep['fwd_bwd'] / fus['fwd_bwd']:.2f}x"
+    ])
 
 
 def bench_shape(shape: Shape, dtype: torch.dtype, device: str,
@@ -304,6 +350,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--min-runs', type=int, default=10)
     parser.add_argument('--min-time', type=float, default=1.0, help='seconds per measurement')
+    parser.add_argument('--softmax-fusion', action='store_true',
+                        help='also time the fused mask softmax against a separate one')
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: batch 1, shapes s1,s4, one thread setting, few runs')
     args = parser.parse_args(argv)

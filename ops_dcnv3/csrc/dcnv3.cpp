@@ -10,13 +10,13 @@ TORCH_LIBRARY(ops_dcnv3, m) {
   m.def(
       "dcnv3_forward(Tensor input, Tensor offset, Tensor mask, int kernel_h, int kernel_w, "
       "int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, "
-      "int group, int group_channels, float offset_scale, int im2col_step, bool remove_center)"
-      " -> Tensor");
+      "int group, int group_channels, float offset_scale, int im2col_step, bool remove_center, "
+      "bool softmax_mask=False) -> Tensor");
   m.def(
       "dcnv3_backward(Tensor input, Tensor offset, Tensor mask, Tensor grad_output, "
       "int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, "
       "int dilation_h, int dilation_w, int group, int group_channels, float offset_scale, "
-      "int im2col_step, bool remove_center) -> (Tensor, Tensor, Tensor)");
+      "int im2col_step, bool remove_center, bool softmax_mask=False) -> (Tensor, Tensor, Tensor)");
 }
 
 }  // namespace ops_dcnv3

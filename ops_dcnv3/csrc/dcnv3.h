@@ -10,7 +10,8 @@ namespace ops_dcnv3 {
 // Validates one call (defence in depth: the Python wrapper checks user input first) and
 // returns its geometry. Raises c10::Error naming the offending argument when: a tensor is not
 // 4-D, not contiguous, or differs in dtype/device from `input`; a hyper-parameter is out of
-// range; or a shape disagrees with the others. `grad_output` may be undefined (forward).
+// range (softmax_mask allows at most kMaxSoftmaxPoints points per group); or a shape disagrees
+// with the others. `grad_output` may be undefined (forward).
 DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input,
                                     const at::Tensor& offset, const at::Tensor& mask,
                                     const at::Tensor& grad_output, int64_t kernel_h,
@@ -18,6 +19,6 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
                                     int64_t pad_h, int64_t pad_w, int64_t dilation_h,
                                     int64_t dilation_w, int64_t group, int64_t group_channels,
                                     double offset_scale, int64_t im2col_step,
-                                    bool remove_center);
+                                    bool remove_center, bool softmax_mask);
 
 }  // namespace ops_dcnv3

@@ -33,7 +33,7 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
                                     int64_t pad_h, int64_t pad_w, int64_t dilation_h,
                                     int64_t dilation_w, int64_t group, int64_t group_channels,
                                     double offset_scale, int64_t im2col_step,
-                                    bool remove_center) {
+                                    bool remove_center, bool softmax_mask) {
   TORCH_CHECK(kernel_h > 0 && kernel_w > 0, op_name,
               ": expected kernel_h and kernel_w > 0, got ", kernel_h, ", ", kernel_w);
   TORCH_CHECK(stride_h > 0 && stride_w > 0, op_name,
@@ -76,6 +76,11 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
   geo.num_points = kernel_h * kernel_w - (remove_center ? 1 : 0);
   geo.offset_scale = offset_scale;
   geo.remove_center = remove_center;
+  geo.softmax_mask = softmax_mask;
+  TORCH_CHECK(!softmax_mask || geo.num_points <= kMaxSoftmaxPoints, op_name,
+              ": softmax_mask=True supports at most ", kMaxSoftmaxPoints,
+              " sampling points per group, got ", geo.num_points,
+              "; apply the softmax to the mask before the op instead");
   geo.height_out = output_size(geo.height_in, pad_h, dilation_h, kernel_h, stride_h);
   geo.width_out = output_size(geo.width_in, pad_w, dilation_w, kernel_w, stride_w);
 

@@ -16,6 +16,10 @@
 
 namespace ops_dcnv3 {
 
+// With softmax_mask, the kernels normalise each group's mask logits themselves and keep the
+// gradients of its points in a fixed-size buffer, hence a bound on the points per group.
+constexpr int64_t kMaxSoftmaxPoints = 64;
+
 // Shapes and hyper-parameters of one call. Every size is int64 so flat indices never overflow.
 struct DCNv3Geometry {
   int64_t batch = 0;
@@ -37,10 +41,13 @@ struct DCNv3Geometry {
   int64_t num_points = 0;  // kernel_h * kernel_w, minus one with remove_center
   double offset_scale = 1.0;
   bool remove_center = false;
+  bool softmax_mask = false;  // mask holds logits: softmax over each group's points first
 };
 
 C10_HOST_DEVICE inline float floor_value(float x) { return floorf(x); }
 C10_HOST_DEVICE inline double floor_value(double x) { return floor(x); }
+C10_HOST_DEVICE inline float exp_value(float x) { return expf(x); }
+C10_HOST_DEVICE inline double exp_value(double x) { return exp(x); }
 
 // Kernel-grid displacement (grid_h, grid_w), in input pixels before offset_scale, of point k.
 template <typename T>
@@ -137,6 +144,51 @@ C10_HOST_DEVICE inline void bilinear_location_grad(const BilinearCorners<T>& cor
            fw * (corner_value[3] - corner_value[1]);
   grad_w = (T(1) - fh) * (corner_value[1] - corner_value[0]) +
            fh * (corner_value[3] - corner_value[2]);
+}
+
+// The softmax of one group's `count` mask logits in its numerically stable form: weight k is
+// exp(logit_k - max) * inv_sum. NaN logits give NaN weights, as torch.softmax does.
+template <typename T>
+struct SoftmaxStats {
+  T max;
+  T inv_sum;
+};
+
+template <typename T, typename scalar_t>
+C10_HOST_DEVICE inline T logit_max(const scalar_t* logits, int64_t count) {
+  T max = static_cast<T>(logits[0]);
+  for (int64_t k = 1; k < count; ++k) {
+    const T logit = static_cast<T>(logits[k]);
+    max = logit > max ? logit : max;
+  }
+  return max;
+}
+
+// For kernels that recompute each weight where it is used (no per-point storage).
+template <typename T, typename scalar_t>
+C10_HOST_DEVICE inline SoftmaxStats<T> softmax_stats(const scalar_t* logits, int64_t count) {
+  const T max = logit_max<T>(logits, count);
+  T sum = T(0);
+  for (int64_t k = 0; k < count; ++k) sum += exp_value(static_cast<T>(logits[k]) - max);
+  return {max, T(1) / sum};
+}
+
+// All `count` weights into `weights`, one exp each: the same values as softmax_weight.
+template <typename T, typename scalar_t>
+C10_HOST_DEVICE inline void softmax_weights(const scalar_t* logits, int64_t count, T* weights) {
+  const T max = logit_max<T>(logits, count);
+  T sum = T(0);
+  for (int64_t k = 0; k < count; ++k) {
+    weights[k] = exp_value(static_cast<T>(logits[k]) - max);
+    sum += weights[k];
+  }
+  const T inv_sum = T(1) / sum;
+  for (int64_t k = 0; k < count; ++k) weights[k] *= inv_sum;
+}
+
+template <typename T>
+C10_HOST_DEVICE inline T softmax_weight(T logit, const SoftmaxStats<T>& stats) {
+  return exp_value(logit - stats.max) * stats.inv_sum;
 }
 
 }  // namespace ops_dcnv3

@@ -195,6 +195,36 @@ struct KernelArgs {
   int64_t chunks = 1;
 };
 
+// The weights of one (pixel, group)'s points: its mask values, or with softmax_mask the
+// softmax of them (the mask then holds logits).
+template <typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE void point_weights(const DCNv3Geometry& geo, const scalar_t* point_mask,
+                                     acc_t* weights) {
+  if (geo.softmax_mask) {
+    softmax_weights(point_mask, geo.num_points, weights);
+  } else {
+    for (int64_t k = 0; k < geo.num_points; ++k) weights[k] = static_cast<acc_t>(point_mask[k]);
+  }
+}
+
+// grad_mask of one (pixel, group) from the gradients of its point weights: as is, or through
+// the softmax (d logit_k = p_k * (d p_k - sum_j p_j d p_j)) with softmax_mask.
+template <typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE void write_mask_grad(const DCNv3Geometry& geo, const acc_t* weights,
+                                       const acc_t* grad_weights, scalar_t* grad_mask) {
+  if (geo.softmax_mask) {
+    acc_t weighted = acc_t(0);
+    for (int64_t k = 0; k < geo.num_points; ++k) weighted += weights[k] * grad_weights[k];
+    for (int64_t k = 0; k < geo.num_points; ++k) {
+      grad_mask[k] = static_cast<scalar_t>(weights[k] * (grad_weights[k] - weighted));
+    }
+  } else {
+    for (int64_t k = 0; k < geo.num_points; ++k) {
+      grad_mask[k] = static_cast<scalar_t>(grad_weights[k]);
+    }
+  }
+}
+
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
 template <typename scalar_t, int64_t kCg>
 C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t begin,
@@ -208,6 +238,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
   const int64_t image_stride = geo.height_in * geo.width_in * channels;
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   GroupChannels<scalar_t, kCg> acc(cg);
+  std::vector<acc_t> weights(num_points);
 
   for (int64_t p = begin; p < end; ++p) {
     const int64_t n = p / pixels_out;
@@ -219,6 +250,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
       const scalar_t* point_offset = args.offset + (p * geo.group + g) * num_points * 2;
       const scalar_t* point_mask = args.mask + (p * geo.group + g) * num_points;
       const scalar_t* image_group = image + g * cg;
+      point_weights(geo, point_mask, weights.data());
       for (int64_t k = 0; k < num_points; ++k) {
         acc_t loc_h, loc_w;
         sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
@@ -226,7 +258,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
                           static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
         BilinearCorners<acc_t> corners;
         if (!bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners)) continue;
-        const acc_t m = static_cast<acc_t>(point_mask[k]);
+        const acc_t m = weights[k];
         for (int i = 0; i < 4; ++i) {
           if (corners.pixel[i] < 0) continue;
           acc.add_scaled(m * corners.weight[i], image_group + corners.pixel[i] * channels);
@@ -251,6 +283,8 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   const int64_t chunks = args.chunks;
   GroupChannels<scalar_t, kCg> grad_out(cg);
+  std::vector<acc_t> weights(num_points);
+  std::vector<acc_t> grad_weights(num_points);  // d loss / d weight of each point
 
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t chunk = unit % chunks;
@@ -271,6 +305,7 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
       const scalar_t* point_mask = args.mask + point_base;
       scalar_t* point_grad_offset = args.grad_offset + point_base * 2;
       scalar_t* point_grad_mask = args.grad_mask + point_base;
+      point_weights(geo, point_mask, weights.data());
       for (int64_t k = 0; k < num_points; ++k) {
         acc_t loc_h, loc_w;
         sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
@@ -280,10 +315,10 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
         if (!bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners)) {
           point_grad_offset[2 * k] = scalar_t(0);
           point_grad_offset[2 * k + 1] = scalar_t(0);
-          point_grad_mask[k] = scalar_t(0);
+          grad_weights[k] = acc_t(0);
           continue;
         }
-        const acc_t m = static_cast<acc_t>(point_mask[k]);
+        const acc_t m = weights[k];
         // corner_dot[i] = <grad_out, input at corner i>: the sample's gradient w.r.t. that
         // corner's weight, shared by grad_mask and the location gradient.
         acc_t corner_dot[4];
@@ -302,8 +337,9 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
         bilinear_location_grad(corners, corner_dot, grad_h, grad_w);
         point_grad_offset[2 * k] = static_cast<scalar_t>(m * scale * grad_w);
         point_grad_offset[2 * k + 1] = static_cast<scalar_t>(m * scale * grad_h);
-        point_grad_mask[k] = static_cast<scalar_t>(sample_dot);
+        grad_weights[k] = sample_dot;
       }
+      write_mask_grad(geo, weights.data(), grad_weights.data(), point_grad_mask);
     }
   }
 }
@@ -377,11 +413,11 @@ at::Tensor dcnv3_forward_cpu(const at::Tensor& input, const at::Tensor& offset,
                              int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
                              int64_t dilation_h, int64_t dilation_w, int64_t group,
                              int64_t group_channels, double offset_scale, int64_t im2col_step,
-                             bool remove_center) {
+                             bool remove_center, bool softmax_mask) {
   const DCNv3Geometry geo = check_dcnv3_arguments(
       "dcnv3_forward", input, offset, mask, at::Tensor(), kernel_h, kernel_w, stride_h,
       stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center);
+      im2col_step, remove_center, softmax_mask);
   at::Tensor output =
       at::empty({geo.batch, geo.height_out, geo.width_out, geo.channels}, input.options());
   if (output.numel() == 0) return output;
@@ -407,11 +443,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cpu(
     const at::Tensor& grad_output, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
     int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
     int64_t group, int64_t group_channels, double offset_scale, int64_t im2col_step,
-    bool remove_center) {
+    bool remove_center, bool softmax_mask) {
   const DCNv3Geometry geo = check_dcnv3_arguments(
       "dcnv3_backward", input, offset, mask, grad_output, kernel_h, kernel_w, stride_h,
       stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center);
+      im2col_step, remove_center, softmax_mask);
   at::Tensor grad_offset = at::empty_like(offset);
   at::Tensor grad_mask = at::empty_like(mask);
   if (geo.batch == 0) return {at::zeros_like(input), grad_offset, grad_mask};

@@ -29,11 +29,11 @@ at::Tensor dcnv3_forward_cuda(const at::Tensor& input, const at::Tensor& offset,
                               int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
                               int64_t dilation_h, int64_t dilation_w, int64_t group,
                               int64_t group_channels, double offset_scale, int64_t im2col_step,
-                              bool remove_center) {
+                              bool remove_center, bool softmax_mask) {
   const DCNv3Geometry geo = check_dcnv3_arguments(
       "dcnv3_forward", input, offset, mask, at::Tensor(), kernel_h, kernel_w, stride_h,
       stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center);
+      im2col_step, remove_center, softmax_mask);
   const c10::cuda::CUDAGuard device_guard(input.device());
   return dcnv3_forward_launch(StreamLauncher{c10::cuda::getCurrentCUDAStream()}, geo, input,
                               offset, mask);
@@ -44,11 +44,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cuda(
     const at::Tensor& grad_output, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
     int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
     int64_t group, int64_t group_channels, double offset_scale, int64_t im2col_step,
-    bool remove_center) {
+    bool remove_center, bool softmax_mask) {
   const DCNv3Geometry geo = check_dcnv3_arguments(
       "dcnv3_backward", input, offset, mask, grad_output, kernel_h, kernel_w, stride_h,
       stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center);
+      im2col_step, remove_center, softmax_mask);
   const c10::cuda::CUDAGuard device_guard(input.device());
   // grad_input is accumulated with atomics, so the summation order varies run to run.
   at::globalContext().alertNotDeterministic("ops_dcnv3::dcnv3_backward (CUDA)");

@@ -10,7 +10,8 @@
 // lanes * VEC loop over steps. Each thread computes a point's location and bilinear weights
 // once (shared header) and applies them to all its channels. Blocks have a fixed 256 threads
 // whatever the group count. Backward: grad_offset / grad_mask of a (item, point) are reduced
-// across the item's lanes with warp shuffles and written once by lane 0 (no atomics);
+// across the item's lanes with warp shuffles and written once by lane 0 (no atomics; with
+// softmax_mask, lane 0 applies the softmax's Jacobian after the last point);
 // grad_input is scattered with atomicAdd into an accumulation-type buffer (float32 for half
 // types, cast afterwards).
 #pragma once
@@ -134,6 +135,14 @@ __device__ __forceinline__ ItemCoords item_coords(const DCNv3Geometry& geo, int6
           item % geo.group};
 }
 
+// The weight of a point: its mask value, or with softmax_mask its softmax over the group.
+template <typename acc_t, typename scalar_t>
+__device__ __forceinline__ acc_t point_weight(bool softmax_mask, scalar_t mask_value,
+                                              const SoftmaxStats<acc_t>& stats) {
+  return softmax_mask ? softmax_weight(static_cast<acc_t>(mask_value), stats)
+                      : static_cast<acc_t>(mask_value);
+}
+
 template <typename scalar_t, int VEC, bool ALIGNED>
 __global__ void __launch_bounds__(kBlockThreads)
     dcnv3_forward_kernel(const DCNv3Geometry geo, const int lanes_log2, const int64_t steps,
@@ -156,6 +165,9 @@ __global__ void __launch_bounds__(kBlockThreads)
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   acc_t base_h, base_w;
   pixel_base(geo, idx.h_out, idx.w_out, base_h, base_w);
+  const SoftmaxStats<acc_t> stats = geo.softmax_mask
+                                        ? softmax_stats<acc_t>(point_mask, num_points)
+                                        : SoftmaxStats<acc_t>{acc_t(0), acc_t(1)};
 
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t c0 = ((step << lanes_log2) + thread.lane) * VEC;
@@ -170,7 +182,7 @@ __global__ void __launch_bounds__(kBlockThreads)
                         static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
       BilinearCorners<acc_t> corners;
       if (!bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners)) continue;
-      const acc_t m = static_cast<acc_t>(point_mask[k]);
+      const acc_t m = point_weight(geo.softmax_mask, point_mask[k], stats);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         if (corners.pixel[i] < 0) continue;
@@ -186,7 +198,9 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
-template <typename scalar_t, int VEC, bool ALIGNED>
+// SOFTMAX (geo.softmax_mask): lane 0 of an item keeps the gradients of its point weights and
+// turns them into logit gradients after the last point.
+template <typename scalar_t, int VEC, bool ALIGNED, bool SOFTMAX>
 __global__ void __launch_bounds__(kBlockThreads)
     dcnv3_backward_kernel(const DCNv3Geometry geo, const int lanes_log2, const int64_t steps,
                           const int64_t items, const scalar_t* __restrict__ input,
@@ -224,6 +238,10 @@ __global__ void __launch_bounds__(kBlockThreads)
     load_channels<scalar_t, acc_t, VEC, ALIGNED>(go + first_c0, first_c0, group_channels,
                                                  first_grad);
   }
+  SoftmaxStats<acc_t> stats{acc_t(0), acc_t(1)};
+  if (SOFTMAX && active) stats = softmax_stats<acc_t>(point_mask, num_points);
+  acc_t grad_weights[SOFTMAX ? kMaxSoftmaxPoints : 1];  // lane 0's d loss / d weight_k
+  acc_t weighted_grad = acc_t(0);                         // sum_k weight_k * d weight_k
 
   for (int64_t k = 0; k < num_points; ++k) {
     acc_t loc_h = acc_t(0), loc_w = acc_t(0);
@@ -236,7 +254,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       sampling_location(base_h, base_w, grid_h, grid_w, static_cast<acc_t>(point_offset[2 * k]),
                         static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
       sampled = bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners);
-      m = static_cast<acc_t>(point_mask[k]);
+      m = point_weight(SOFTMAX, point_mask[k], stats);
     }
     // This thread's share of <grad_output, input at corner i> over its channels.
     acc_t corner_dot[4] = {acc_t(0), acc_t(0), acc_t(0), acc_t(0)};
@@ -288,8 +306,33 @@ __global__ void __launch_bounds__(kBlockThreads)
       const acc_t grad_scale = sampled ? m * scale : acc_t(0);
       grad_offset[item * num_points * 2 + 2 * k] = static_cast<scalar_t>(grad_scale * grad_w);
       grad_offset[item * num_points * 2 + 2 * k + 1] = static_cast<scalar_t>(grad_scale * grad_h);
-      grad_mask[item * num_points + k] = static_cast<scalar_t>(grad_m);
+      if constexpr (SOFTMAX) {
+        grad_weights[k] = grad_m;
+      } else {
+        grad_mask[item * num_points + k] = static_cast<scalar_t>(grad_m);
+      }
     }
+    if constexpr (SOFTMAX) weighted_grad += m * grad_m;  // grad_m is the item's total on every lane
+  }
+  if constexpr (SOFTMAX) {
+    if (active && thread.lane == 0) {
+      // d logit_k = p_k * (d p_k - sum_j p_j d p_j)
+      for (int64_t k = 0; k < num_points; ++k) {
+        const acc_t p = softmax_weight(static_cast<acc_t>(point_mask[k]), stats);
+        grad_mask[item * num_points + k] =
+            static_cast<scalar_t>(p * (grad_weights[k] - weighted_grad));
+      }
+    }
+  }
+}
+
+// Calls fn(std::true_type{}) or fn(std::false_type{}): a run-time flag as a template argument.
+template <typename Fn>
+void with_bool(bool value, Fn&& fn) {
+  if (value) {
+    fn(std::true_type{});
+  } else {
+    fn(std::false_type{});
   }
 }
 
@@ -321,17 +364,14 @@ at::Tensor dcnv3_forward_launch(const Launcher& launcher, const DCNv3Geometry& g
         constexpr int kVec = 16 / sizeof(scalar_t);
         const LaneLayout layout = lane_layout(geo.group_channels, kVec);
         const int64_t blocks = blocks_for(items, layout);
-        const auto launch = [&](auto aligned_tag) {
+        const bool aligned =
+            geo.group_channels % kVec == 0 && is_aligned(input, 16) && is_aligned(output, 16);
+        with_bool(aligned, [&](auto aligned_tag) {
           launcher(&dcnv3_forward_kernel<scalar_t, kVec, decltype(aligned_tag)::value>, blocks,
                    geo, layout.lanes_log2, layout.steps, items,
                    input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
                    mask.const_data_ptr<scalar_t>(), output.mutable_data_ptr<scalar_t>());
-        };
-        if (geo.group_channels % kVec == 0 && is_aligned(input, 16) && is_aligned(output, 16)) {
-          launch(std::true_type{});
-        } else {
-          launch(std::false_type{});
-        }
+        });
       });
   return output;
 }
@@ -356,21 +396,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_launch(
         constexpr int kVec = 16 / sizeof(scalar_t);
         const LaneLayout layout = lane_layout(geo.group_channels, kVec);
         const int64_t blocks = blocks_for(items, layout);
-        const auto launch = [&](auto aligned_tag) {
-          launcher(&dcnv3_backward_kernel<scalar_t, kVec, decltype(aligned_tag)::value>, blocks,
-                   geo, layout.lanes_log2, layout.steps, items,
-                   input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
-                   mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
-                   grad_input_acc.mutable_data_ptr<acc_t>(),
-                   grad_offset.mutable_data_ptr<scalar_t>(),
-                   grad_mask.mutable_data_ptr<scalar_t>());
-        };
-        if (geo.group_channels % kVec == 0 && is_aligned(input, 16) &&
-            is_aligned(grad_output, 16) && is_aligned(grad_input_acc, 16)) {
-          launch(std::true_type{});
-        } else {
-          launch(std::false_type{});
-        }
+        const bool aligned = geo.group_channels % kVec == 0 && is_aligned(input, 16) &&
+                             is_aligned(grad_output, 16) && is_aligned(grad_input_acc, 16);
+        with_bool(aligned, [&](auto aligned_tag) {
+          with_bool(geo.softmax_mask, [&](auto softmax_tag) {
+            launcher(&dcnv3_backward_kernel<scalar_t, kVec, decltype(aligned_tag)::value,
+                                            decltype(softmax_tag)::value>,
+                     blocks, geo, layout.lanes_log2, layout.steps, items,
+                     input.const_data_ptr<scalar_t>(), offset.const_data_ptr<scalar_t>(),
+                     mask.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
+                     grad_input_acc.mutable_data_ptr<acc_t>(),
+                     grad_offset.mutable_data_ptr<scalar_t>(),
+                     grad_mask.mutable_data_ptr<scalar_t>());
+          });
+        });
       });
 
   at::Tensor grad_input =
