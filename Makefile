@@ -15,7 +15,7 @@ QS_CONFIG_cls := configs/quickstart/internimage-tiny_quickstart_cls.py
 QS_CONFIG     := $(QS_CONFIG_$(TASK))
 QS_WORK       := $(WORK)/$(TASK)
 
-.PHONY: setup quickstart quickstart-all test benchmark
+.PHONY: setup quickstart quickstart-all test benchmark gpu-check
 
 setup:
 	VENV=$(VENV) bash scripts/bootstrap.sh
@@ -35,3 +35,7 @@ test: setup
 
 benchmark: setup
 	$(PYTHON) tools/benchmark_dcnv3.py
+
+# On a machine with a GPU: build the CUDA kernels, run the GPU tests and the GPU benchmarks.
+gpu-check: setup
+	PYTHON=$(PYTHON) bash scripts/gpu_check.sh
