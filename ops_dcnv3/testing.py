@@ -7,7 +7,7 @@ from torch import Tensor
 
 from .functional import dcnv3_output_size
 
-__all__ = ['DCNv3Config', 'make_inputs', 'forward_backward']
+__all__ = ['DCNv3Config', 'make_inputs', 'forward_backward', 'max_relative_error']
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,9 @@ def forward_backward(op: Callable,
         grad_output = grad_output.to(device=out.device, dtype=out.dtype)
     grads = torch.autograd.grad(out, leaves, grad_output)
     return out, grads, grad_output
+
+
+def max_relative_error(value: Tensor, reference: Tensor) -> float:
+    """``max |value - reference| / max |reference|``, in float64 on the CPU."""
+    value, reference = value.detach().double().cpu(), reference.detach().double().cpu()
+    return ((value - reference).abs().max() / reference.abs().max()).item()

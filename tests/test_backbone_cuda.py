@@ -12,6 +12,7 @@ import torch
 
 from internimage import InternImage
 from ops_dcnv3 import DCNv3
+from ops_dcnv3.testing import max_relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
@@ -23,11 +24,6 @@ def exact_float32():
     torch.backends.cudnn.allow_tf32 = False
     yield
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def relative_error(value, reference):
-    value, reference = value.detach().double().cpu(), reference.detach().double().cpu()
-    return ((value - reference).abs().max() / reference.abs().max()).item()
 
 
 def forward_backward(model, x, loss_weights, device, autocast_dtype=None):
@@ -58,11 +54,11 @@ def test_dcnv3_module_cuda_matches_cpu():
     weights = loss_weights_for(module, x)
     cpu = forward_backward(module, x, weights, 'cpu')
     cuda = forward_backward(module, x, weights, 'cuda')
-    assert relative_error(cuda[0][0], cpu[0][0]) < 1e-5
-    assert relative_error(cuda[1], cpu[1]) < 1e-5
+    assert max_relative_error(cuda[0][0], cpu[0][0]) < 1e-5
+    assert max_relative_error(cuda[1], cpu[1]) < 1e-5
     assert cuda[2].keys() == cpu[2].keys()
     for name in cpu[2]:
-        assert relative_error(cuda[2][name], cpu[2][name]) < 1e-4, name
+        assert max_relative_error(cuda[2][name], cpu[2][name]) < 1e-4, name
 
 
 @pytest.fixture(scope='module')
@@ -79,11 +75,11 @@ def test_internimage_t_cuda_matches_cpu_float32(internimage_t):
     cpu_out, cpu_grad_x, cpu_grads = forward_backward(internimage_t, x, weights, 'cpu')
     out, grad_x, grads = forward_backward(internimage_t, x, weights, 'cuda')
     for stage, (got, want) in enumerate(zip(out, cpu_out)):
-        assert relative_error(got, want) < 1e-4, f'stage {stage}'
-    assert relative_error(grad_x, cpu_grad_x) < 1e-3
+        assert max_relative_error(got, want) < 1e-4, f'stage {stage}'
+    assert max_relative_error(grad_x, cpu_grad_x) < 1e-3
     assert grads.keys() == cpu_grads.keys()
     for name in cpu_grads:
-        assert relative_error(grads[name], cpu_grads[name]) < 1e-3, name
+        assert max_relative_error(grads[name], cpu_grads[name]) < 1e-3, name
 
 
 @pytest.mark.parametrize('dtype, bound', [(torch.float16, 5e-2), (torch.bfloat16, 1e-1)],
@@ -95,6 +91,6 @@ def test_internimage_t_autocast_close_to_float32(internimage_t, dtype, bound):
     out, grad_x, grads = forward_backward(internimage_t, x, weights, 'cuda', autocast_dtype=dtype)
     for stage, (got, want) in enumerate(zip(out, cpu_out)):
         assert torch.isfinite(got).all(), f'stage {stage}'
-        assert relative_error(got, want) < bound, f'stage {stage}'
+        assert max_relative_error(got, want) < bound, f'stage {stage}'
     assert torch.isfinite(grad_x).all() and all(torch.isfinite(g).all() for g in grads.values())
-    assert relative_error(grad_x, cpu_grad_x) < 2 * bound
+    assert max_relative_error(grad_x, cpu_grad_x) < 2 * bound

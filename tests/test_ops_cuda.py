@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ops_dcnv3 import DCNv3, dcnv3, dcnv3_reference
-from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs
+from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs, max_relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 
@@ -31,10 +31,6 @@ CONFIGS = {
     'many_groups': DCNv3Config(group=96, group_channels=16),
 }
 BOUNDS = {torch.float16: (2e-3, 1e-2), torch.bfloat16: (1e-2, 3e-2)}
-
-
-def max_relative_error(value, reference):
-    return ((value.double() - reference).abs().max() / reference.abs().max()).item()
 
 
 @pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-5), (torch.float64, 1e-10)], ids=str)

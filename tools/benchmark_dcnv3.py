@@ -237,10 +237,7 @@ SOFTMAX_HEADER = ['shape', 'dtype', 'threads', 'separate fwd ms', 'fused fwd ms'
 
 def softmax_fusion_row(shape: Shape, dtype_name: str, n_threads: Optional[int], device: str,
                        args: argparse.Namespace) -> str:
-    batch = shape.batch if shape.batch is not None else args.batch
-    cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
-    input, offset, mask = make_inputs(cfg, batch, shape.height, shape.width,
-                                      dtype=DTYPES[dtype_name], device=device)
+    batch, cfg, (input, offset, mask) = shape_inputs(shape, DTYPES[dtype_name], device, args)
     logits = torch.log(mask)
 
     def separate(input, offset, logits, *params):
@@ -260,12 +257,19 @@ def softmax_fusion_row(shape: Shape, dtype_name: str, n_threads: Optional[int], 
     ])
 
 
+def shape_inputs(shape: Shape, dtype: torch.dtype, device: str, args: argparse.Namespace
+                 ) -> Tuple[int, DCNv3Config, Tuple[torch.Tensor, ...]]:
+    """Batch, op config and random (input, offset, mask) of one benchmark shape."""
+    batch = shape.batch if shape.batch is not None else args.batch
+    cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
+    return batch, cfg, make_inputs(cfg, batch, shape.height, shape.width, dtype=dtype,
+                                   device=device)
+
+
 def bench_shape(shape: Shape, dtype: torch.dtype, device: str,
                 args: argparse.Namespace) -> Dict:
     """Times, traffic and accuracy of ours and the reference on one shape and dtype."""
-    batch = shape.batch if shape.batch is not None else args.batch
-    cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
-    inputs = make_inputs(cfg, batch, shape.height, shape.width, dtype=dtype, device=device)
+    batch, cfg, inputs = shape_inputs(shape, dtype, device, args)
     ours = bench_op(dcnv3, inputs, cfg, device, args)
     ref = bench_op(dcnv3_reference, inputs, cfg, device, args)
     with torch.no_grad():
