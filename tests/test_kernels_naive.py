@@ -31,6 +31,25 @@ def test_forward_backward_match_naive_float64(case, device):
                                    msg=lambda m, name=name: f'grad_{name}: {m}')
 
 
+def kernel_autograd(params, softmax_mask=False):
+    """(x, offset, mask) -> output through the raw forward and backward kernels only (not the
+    package's registered autograd formula), for gradcheck."""
+
+    class KernelFunction(torch.autograd.Function):
+
+        @staticmethod
+        def forward(ctx, x, offset, mask):
+            ctx.save_for_backward(x, offset, mask)
+            return ops.dcnv3_forward(x, offset, mask, *params, softmax_mask)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return ops.dcnv3_backward(*ctx.saved_tensors, grad_output.contiguous(), *params,
+                                      softmax_mask)
+
+    return KernelFunction.apply
+
+
 SOFTMAX_CASES = ['k3s1p1', 'stride2-dilation2-remove-center', 'wide-group-k5',
                  'group-channels-130']
 
@@ -59,23 +78,9 @@ def test_fused_softmax_backward_is_the_derivative_of_forward(device):
     (x, offset, mask), params = make_inputs(CASES['stride2-dilation2-remove-center'],
                                             device=device, seed=4)
 
-    def fused(x, offset, logits):
-        return ops.dcnv3_forward(x, offset, logits, *params, True)
-
-    class Fused(torch.autograd.Function):
-
-        @staticmethod
-        def forward(ctx, x, offset, logits):
-            ctx.save_for_backward(x, offset, logits)
-            return fused(x, offset, logits)
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            return ops.dcnv3_backward(*ctx.saved_tensors, grad_output.contiguous(), *params,
-                                      True)
-
     inputs = [t.requires_grad_() for t in (x, offset, mask_logits(mask))]
-    assert torch.autograd.gradcheck(Fused.apply, inputs, eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(kernel_autograd(params, softmax_mask=True), inputs,
+                                    eps=1e-6, atol=1e-6)
 
 
 def test_fused_softmax_point_limit():
@@ -126,19 +131,8 @@ def test_backward_is_the_derivative_of_forward(device):
     (x, offset, mask), params = make_inputs(CASES['stride2-dilation2-remove-center'],
                                             device=device, seed=3)
 
-    class CompiledDCNv3(torch.autograd.Function):
-
-        @staticmethod
-        def forward(ctx, x, offset, mask):
-            ctx.save_for_backward(x, offset, mask)
-            return ops.dcnv3_forward(x, offset, mask, *params)
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            return ops.dcnv3_backward(*ctx.saved_tensors, grad_output.contiguous(), *params)
-
     inputs = [t.requires_grad_() for t in (x, offset, mask)]
-    assert torch.autograd.gradcheck(CompiledDCNv3.apply, inputs, eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(kernel_autograd(params), inputs, eps=1e-6, atol=1e-6)
 
 
 def test_backward_with_more_threads_than_images_and_groups():
