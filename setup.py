@@ -10,6 +10,7 @@ Fast in-place CPU-only build during development::
 
     MAX_JOBS=1 FORCE_CUDA=0 python setup.py build_ext --inplace
 """
+
 import glob
 import os
 import shutil
@@ -45,7 +46,11 @@ if _cuda_home is not None:
     os.environ.setdefault('CUDA_HOME', _cuda_home)
 
 from torch.utils.cpp_extension import (  # noqa: E402
-    CUDA_HOME, BuildExtension, CppExtension, CUDAExtension)
+    CUDA_HOME,
+    BuildExtension,
+    CppExtension,
+    CUDAExtension,
+)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join('ops_dcnv3', 'csrc')
@@ -78,8 +83,12 @@ def make_extension():
         link_flags.append('-fopenmp')
     sources = _sources('*.cpp') + _sources(os.path.join('cpu', '*.cpp'))
     if not _want_cuda():
-        return CppExtension('ops_dcnv3._C', sources, extra_compile_args={'cxx': cxx_flags},
-                            extra_link_args=link_flags)
+        return CppExtension(
+            'ops_dcnv3._C',
+            sources,
+            extra_compile_args={'cxx': cxx_flags},
+            extra_link_args=link_flags,
+        )
 
     if not os.environ.get('TORCH_CUDA_ARCH_LIST') and not torch.cuda.is_available():
         # With no GPU to detect, torch would compile for every architecture it knows (slow,

@@ -12,6 +12,7 @@ Our backbone uses the official submodule names, so mapping is stripping wrappers
 prefixes; only the classifier head is renamed (``head.*`` -> ``head.fc.*``) to fit the
 mmpretrain heads of :mod:`internimage.models.heads`.
 """
+
 import pickle
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
@@ -21,17 +22,27 @@ from mmengine.logging import print_log
 from torch import nn
 
 __all__ = [
-    'load_checkpoint_file', 'extract_state_dict', 'split_backbone_state_dict',
-    'load_backbone_checkpoint', 'convert_classification_checkpoint', 'BACKBONE_KEY_PREFIXES',
-    'HEAD_KEY_PREFIXES'
+    'load_checkpoint_file',
+    'extract_state_dict',
+    'split_backbone_state_dict',
+    'load_backbone_checkpoint',
+    'convert_classification_checkpoint',
+    'BACKBONE_KEY_PREFIXES',
+    'HEAD_KEY_PREFIXES',
 ]
 
 BACKBONE_KEY_PREFIXES = ('patch_embed.', 'levels.')
 # Head of the released classifiers (``head.`` is the final Linear in both kinds).
-HEAD_KEY_PREFIXES = ('conv_head.', 'dcnv3_head_x4.', 'dcnv3_head_x3.', 'clip_projector.',
-                     'fc_norm.', 'head.')
+HEAD_KEY_PREFIXES = (
+    'conv_head.',
+    'dcnv3_head_x4.',
+    'dcnv3_head_x3.',
+    'clip_projector.',
+    'fc_norm.',
+    'head.',
+)
 _WRAPPER_KEYS = ('state_dict', 'model', 'module')
-_STRIPPED_PREFIXES = ('module.', )
+_STRIPPED_PREFIXES = ('module.',)
 
 
 def load_checkpoint_file(path: str) -> dict:
@@ -43,6 +54,7 @@ def load_checkpoint_file(path: str) -> dict:
     global; allow it with ``torch.serialization.add_safe_globals`` if you trust the file.
     """
     from .engine.checkpoint import checkpoint_safe_globals
+
     try:
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
             checkpoint = torch.load(path, map_location='cpu', weights_only=True)
@@ -51,7 +63,8 @@ def load_checkpoint_file(path: str) -> dict:
             f'{path} is not loadable with weights_only=True (it pickles non-tensor objects). '
             'If you trust this file, allow the global named below with '
             'torch.serialization.add_safe_globals([...]) and retry.\n'
-            f'{error}') from error
+            f'{error}'
+        ) from error
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{path}: expected a dict checkpoint, got {type(checkpoint).__name__}')
     return checkpoint
@@ -71,17 +84,18 @@ def extract_state_dict(checkpoint: dict) -> 'OrderedDict[str, torch.Tensor]':
             continue  # metadata next to the weights (e.g. 'epoch')
         for prefix in _STRIPPED_PREFIXES:
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         result[key] = value
     if not result:
-        raise ValueError('the checkpoint holds no tensors (looked inside '
-                         f'{list(_WRAPPER_KEYS)} wrappers)')
+        raise ValueError(
+            f'the checkpoint holds no tensors (looked inside {list(_WRAPPER_KEYS)} wrappers)'
+        )
     return result
 
 
 def split_backbone_state_dict(
-        state_dict: Dict[str, torch.Tensor],
-        prefix: Optional[str] = None) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
+    state_dict: Dict[str, torch.Tensor], prefix: Optional[str] = None
+) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
     """Picks the backbone's entries out of a full model state dict.
 
     Args:
@@ -98,7 +112,7 @@ def split_backbone_state_dict(
     backbone, others = OrderedDict(), []
     for key, value in state_dict.items():
         if prefix and key.startswith(prefix):
-            backbone[key[len(prefix):]] = value
+            backbone[key[len(prefix) :]] = value
         elif not prefix and not key.startswith(HEAD_KEY_PREFIXES):
             backbone[key] = value
         else:
@@ -106,10 +120,9 @@ def split_backbone_state_dict(
     return backbone, others
 
 
-def load_backbone_checkpoint(backbone: nn.Module,
-                             path: str,
-                             prefix: Optional[str] = None,
-                             logger: str = 'current') -> Tuple[List[str], List[str]]:
+def load_backbone_checkpoint(
+    backbone: nn.Module, path: str, prefix: Optional[str] = None, logger: str = 'current'
+) -> Tuple[List[str], List[str]]:
     """Loads a released (or our own) checkpoint into an InternImage backbone.
 
     Missing and unexpected backbone keys are logged by name; ``gamma1``/``gamma2``
@@ -130,35 +143,52 @@ def load_backbone_checkpoint(backbone: nn.Module,
     own = backbone.state_dict()
     matched = [k for k in weights if k in own]
     if not matched:
-        raise KeyError(f'{path} has no InternImage backbone weights: none of its '
-                       f'{len(weights)} candidate keys (e.g. {list(weights)[:3]}) matches the '
-                       f'backbone (e.g. {list(own)[:3]})')
-    mismatched = [f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
-                  for k in matched if weights[k].shape != own[k].shape]
+        raise KeyError(
+            f'{path} has no InternImage backbone weights: none of its '
+            f'{len(weights)} candidate keys (e.g. {list(weights)[:3]}) matches the '
+            f'backbone (e.g. {list(own)[:3]})'
+        )
+    mismatched = [
+        f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
+        for k in matched
+        if weights[k].shape != own[k].shape
+    ]
     if mismatched:
-        raise ValueError(f'{path} does not fit this backbone (another arch?); shape '
-                         'mismatches:\n  ' + '\n  '.join(mismatched))
+        raise ValueError(
+            f'{path} does not fit this backbone (another arch?); shape '
+            'mismatches:\n  ' + '\n  '.join(mismatched)
+        )
     missing, unexpected = backbone.load_state_dict(weights, strict=False)
     layer_scales = [k for k in missing if k.rsplit('.', 1)[-1] in ('gamma1', 'gamma2')]
     missing_other = [k for k in missing if k not in layer_scales]
 
-    print_log(f'Loaded {len(matched)} backbone tensors from {path}'
-              + (f' (ignored {len(ignored)} non-backbone keys)' if ignored else ''),
-              logger=logger)
+    print_log(
+        f'Loaded {len(matched)} backbone tensors from {path}'
+        + (f' (ignored {len(ignored)} non-backbone keys)' if ignored else ''),
+        logger=logger,
+    )
     if layer_scales:
-        print_log('Layer-scale parameters not in the checkpoint keep their init value: '
-                  + ', '.join(layer_scales), logger=logger)
+        print_log(
+            'Layer-scale parameters not in the checkpoint keep their init value: '
+            + ', '.join(layer_scales),
+            logger=logger,
+        )
     if missing_other:
-        print_log('Missing backbone keys (left at init): ' + ', '.join(missing_other),
-                  logger=logger, level=30)
+        print_log(
+            'Missing backbone keys (left at init): ' + ', '.join(missing_other),
+            logger=logger,
+            level=30,
+        )
     if unexpected:
-        print_log('Unexpected backbone keys (ignored): ' + ', '.join(unexpected),
-                  logger=logger, level=30)
+        print_log(
+            'Unexpected backbone keys (ignored): ' + ', '.join(unexpected), logger=logger, level=30
+        )
     return list(missing), list(unexpected)
 
 
 def convert_classification_checkpoint(
-        state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+    state_dict: Dict[str, torch.Tensor],
+) -> 'OrderedDict[str, torch.Tensor]':
     """Maps an official classification state dict to our mmpretrain ``ImageClassifier``.
 
     Backbone keys go under ``backbone.``; head keys under ``head.``, with the final
@@ -169,12 +199,15 @@ def convert_classification_checkpoint(
         if key.startswith(BACKBONE_KEY_PREFIXES):
             converted['backbone.' + key] = value
         elif key.startswith('head.'):
-            converted['head.fc.' + key[len('head.'):]] = value
+            converted['head.fc.' + key[len('head.') :]] = value
         elif key.startswith(HEAD_KEY_PREFIXES):
             converted['head.' + key] = value
         else:
             unknown.append(key)
     if unknown:
-        raise KeyError('not an official InternImage classification checkpoint; unknown keys: '
-                       + ', '.join(unknown[:20]) + (' ...' if len(unknown) > 20 else ''))
+        raise KeyError(
+            'not an official InternImage classification checkpoint; unknown keys: '
+            + ', '.join(unknown[:20])
+            + (' ...' if len(unknown) > 20 else '')
+        )
     return converted

@@ -7,6 +7,7 @@ core (the compiled op, or ``grid_sample`` in the reference). That part is counte
 each DCNv3 module's output as in the paper: ``5 * H_out * W_out * K * C`` per layer
 (4 bilinear corner weights + 1 point weight per sampled value).
 """
+
 from typing import Dict, Tuple
 
 import torch
@@ -29,7 +30,7 @@ def dcnv3_core_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> int:
     def hook(module: DCNv3, args, output: torch.Tensor) -> None:
         nonlocal total
         batch, height, width, channels = output.shape
-        total += (DCNV3_MACS_PER_SAMPLE * batch * height * width * module.num_points * channels)
+        total += DCNV3_MACS_PER_SAMPLE * batch * height * width * module.num_points * channels
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, DCNv3)]
     try:

@@ -15,6 +15,7 @@ lets a tiny model learn within minutes on a CPU. Each image is seeded by
 ``(seed, split, index)``, so the output is bit-identical across runs and
 machines and independent of how many images are requested.
 """
+
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -26,8 +27,12 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 __all__ = [
-    'QUICKSTART_CLASSES', 'QuickstartSpec', 'Scene', 'render_scene',
-    'render_classification_image', 'make_quickstart_data'
+    'QUICKSTART_CLASSES',
+    'QuickstartSpec',
+    'Scene',
+    'render_scene',
+    'render_classification_image',
+    'make_quickstart_data',
 ]
 
 #: Shape classes, in label order (COCO category id = index + 1, seg label =
@@ -65,6 +70,7 @@ class QuickstartSpec:
             Defaults to 64.
         seed (int): Base seed. Defaults to 0.
     """
+
     num_train: int = 96
     num_val: int = 24
     image_size: int = 128
@@ -76,24 +82,23 @@ class QuickstartSpec:
 
     def __post_init__(self) -> None:
         for name in ('num_train', 'num_val', 'cls_num_train', 'cls_num_val'):
-            if not isinstance(getattr(self, name), int) or getattr(
-                    self, name) < 1:
-                raise ValueError(f'{name} must be a positive int, got '
-                                 f'{getattr(self, name)!r}')
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f'{name} must be a positive int, got {getattr(self, name)!r}')
         for name in ('image_size', 'cls_image_size'):
-            if not isinstance(getattr(self, name), int) or getattr(
-                    self, name) < 32:
-                raise ValueError(f'{name} must be an int >= 32, got '
-                                 f'{getattr(self, name)!r}')
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 32:
+                raise ValueError(f'{name} must be an int >= 32, got {getattr(self, name)!r}')
         low, high = self.objects_per_image
         if not 1 <= low <= high:
-            raise ValueError('objects_per_image must be (low, high) with '
-                             f'1 <= low <= high, got {self.objects_per_image}')
+            raise ValueError(
+                'objects_per_image must be (low, high) with '
+                f'1 <= low <= high, got {self.objects_per_image}'
+            )
 
 
 @dataclass
 class Scene:
     """A rendered image and its instances (visible masks, disjoint)."""
+
     image: np.ndarray  # (H, W, 3) uint8, BGR as written by OpenCV
     labels: List[int] = field(default_factory=list)  # class indices
     masks: List[np.ndarray] = field(default_factory=list)  # (H, W) bool
@@ -119,8 +124,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     if kind == 0:  # smooth noise: upsampled coarse random field
         coarse = rng.normal(0, 1, size=(size // 16 + 1, size // 16 + 1))
-        field_ = cv2.resize(coarse.astype(np.float32), (size, size),
-                            interpolation=cv2.INTER_CUBIC)
+        field_ = cv2.resize(coarse.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
     elif kind == 1:  # stripes of random orientation and period
         angle = rng.uniform(0, np.pi)
         period = rng.uniform(0.08, 0.25)
@@ -128,30 +132,25 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         field_ = np.sin(2 * np.pi * phase)
     else:  # linear gradient
         angle = rng.uniform(0, 2 * np.pi)
-        field_ = 2 * (np.cos(angle) * (xx - 0.5) + np.sin(angle) *
-                      (yy - 0.5))
+        field_ = 2 * (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5))
     amplitude = rng.uniform(15, 40)
     image = base + field_[..., None] * amplitude + field_[..., None] * tint
     return image.astype(np.float32)
 
 
 def _class_colour(rng: np.random.Generator, label: int) -> np.ndarray:
-    hue = (_CLASS_HUE_CENTRES[label] +
-           rng.uniform(-_HUE_HALF_WIDTH, _HUE_HALF_WIDTH)) % 180
-    hsv = np.array([[[hue, rng.uniform(170, 255),
-                      rng.uniform(150, 255)]]]).astype(np.uint8)
+    hue = (_CLASS_HUE_CENTRES[label] + rng.uniform(-_HUE_HALF_WIDTH, _HUE_HALF_WIDTH)) % 180
+    hsv = np.array([[[hue, rng.uniform(170, 255), rng.uniform(150, 255)]]]).astype(np.uint8)
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
 
 
-def _shape_mask(rng: np.random.Generator, label: int, size: int,
-                radius: float) -> np.ndarray:
+def _shape_mask(rng: np.random.Generator, label: int, size: int, radius: float) -> np.ndarray:
     """Rasterise one shape of class ``label`` at a random place/rotation."""
     centre = rng.uniform(radius, size - radius, size=2)
     mask = np.zeros((size, size), dtype=np.uint8)
     name = QUICKSTART_CLASSES[label]
     if name == 'circle':
-        cv2.circle(mask, tuple(int(round(c)) for c in centre),
-                   int(round(radius)), 1, thickness=-1)
+        cv2.circle(mask, tuple(int(round(c)) for c in centre), int(round(radius)), 1, thickness=-1)
     else:
         corners = 4 if name == 'square' else 3
         # Circumradius chosen so squares and triangles cover a similar area
@@ -159,17 +158,18 @@ def _shape_mask(rng: np.random.Generator, label: int, size: int,
         circumradius = radius * (1.25 if name == 'square' else 1.45)
         rotation = rng.uniform(0, 2 * np.pi)
         angles = rotation + 2 * np.pi * np.arange(corners) / corners
-        points = centre + circumradius * np.stack(
-            [np.cos(angles), np.sin(angles)], axis=1)
+        points = centre + circumradius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
         cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
     return mask.astype(bool)
 
 
-def render_scene(rng: np.random.Generator,
-                 image_size: int = 128,
-                 num_objects: int = 3,
-                 labels: Sequence[int] = (),
-                 radius_range: Tuple[float, float] = (0.09, 0.2)) -> Scene:
+def render_scene(
+    rng: np.random.Generator,
+    image_size: int = 128,
+    num_objects: int = 3,
+    labels: Sequence[int] = (),
+    radius_range: Tuple[float, float] = (0.09, 0.2),
+) -> Scene:
     """Render one scene.
 
     Shapes are painted in order; a later shape may occlude earlier ones, but a
@@ -199,7 +199,8 @@ def render_scene(rng: np.random.Generator,
                 continue
             keeps_visible = all(
                 (mask & ~shape).sum() >= _MIN_VISIBLE_FRACTION * area
-                for mask, area in zip(scene.masks, full_areas))
+                for mask, area in zip(scene.masks, full_areas)
+            )
             if keeps_visible:
                 break
         else:
@@ -214,26 +215,27 @@ def render_scene(rng: np.random.Generator,
     return scene
 
 
-def render_classification_image(rng: np.random.Generator, label: int,
-                                image_size: int = 64) -> np.ndarray:
+def render_classification_image(
+    rng: np.random.Generator, label: int, image_size: int = 64
+) -> np.ndarray:
     """An image whose dominant (largest, first-painted) shape is ``label``.
 
     Up to one small distractor of another class is added, kept well below the
     dominant shape's size.
     """
-    dominant = render_scene(
-        rng, image_size, labels=[label], radius_range=(0.25, 0.38))
+    dominant = render_scene(rng, image_size, labels=[label], radius_range=(0.25, 0.38))
     if rng.random() < 0.5:
-        distractor = int((label + rng.integers(1, len(QUICKSTART_CLASSES))) %
-                         len(QUICKSTART_CLASSES))
+        distractor = int(
+            (label + rng.integers(1, len(QUICKSTART_CLASSES))) % len(QUICKSTART_CLASSES)
+        )
         radius = rng.uniform(0.08, 0.12) * image_size
         shape = _shape_mask(rng, distractor, image_size, radius)
         covered = (dominant.masks[0] & shape).sum()
         if covered < 0.2 * dominant.masks[0].sum():
             noise = rng.normal(0, 6, size=(int(shape.sum()), 3))
             dominant.image[shape] = np.clip(
-                np.round(_class_colour(rng, distractor) + noise), 0,
-                255).astype(np.uint8)
+                np.round(_class_colour(rng, distractor) + noise), 0, 255
+            ).astype(np.uint8)
     return dominant.image
 
 
@@ -247,8 +249,7 @@ def _encode_instance(mask: np.ndarray) -> Dict:
     return dict(segmentation=rle, area=int(mask.sum()), bbox=bbox)
 
 
-def _write_scenes(root: Path, spec: QuickstartSpec, split: str,
-                  count: int) -> None:
+def _write_scenes(root: Path, spec: QuickstartSpec, split: str, count: int) -> None:
     coco_img_dir = root / 'coco' / split
     seg_img_dir = root / 'seg' / 'img_dir' / split
     seg_ann_dir = root / 'seg' / 'ann_dir' / split
@@ -258,19 +259,15 @@ def _write_scenes(root: Path, spec: QuickstartSpec, split: str,
     low, high = spec.objects_per_image
     for index in range(count):
         rng = _image_rng(spec.seed, split, index)
-        scene = render_scene(rng, spec.image_size,
-                             int(rng.integers(low, high + 1)))
+        scene = render_scene(rng, spec.image_size, int(rng.integers(low, high + 1)))
         file_name = f'{split}_{index:05d}.png'
         cv2.imwrite(str(coco_img_dir / file_name), scene.image)
         cv2.imwrite(str(seg_img_dir / file_name), scene.image)
         cv2.imwrite(str(seg_ann_dir / file_name), scene.label_map())
         image_id = index + 1
         images.append(
-            dict(
-                id=image_id,
-                file_name=file_name,
-                width=spec.image_size,
-                height=spec.image_size))
+            dict(id=image_id, file_name=file_name, width=spec.image_size, height=spec.image_size)
+        )
         for label, mask in zip(scene.labels, scene.masks):
             annotations.append(
                 dict(
@@ -278,7 +275,9 @@ def _write_scenes(root: Path, spec: QuickstartSpec, split: str,
                     image_id=image_id,
                     category_id=label + 1,
                     iscrowd=0,
-                    **_encode_instance(mask)))
+                    **_encode_instance(mask),
+                )
+            )
     categories = [
         dict(id=i + 1, name=name, supercategory='shape')
         for i, name in enumerate(QUICKSTART_CLASSES)
@@ -286,31 +285,25 @@ def _write_scenes(root: Path, spec: QuickstartSpec, split: str,
     ann_dir = root / 'coco' / 'annotations'
     ann_dir.mkdir(parents=True, exist_ok=True)
     with open(ann_dir / f'instances_{split}.json', 'w') as f:
-        json.dump(
-            dict(
-                images=images,
-                annotations=annotations,
-                categories=categories),
-            f)
+        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
 
 
-def _write_classification(root: Path, spec: QuickstartSpec, split: str,
-                          per_class: int) -> None:
+def _write_classification(root: Path, spec: QuickstartSpec, split: str, per_class: int) -> None:
     for label, name in enumerate(QUICKSTART_CLASSES):
         class_dir = root / 'cls' / split / name
         class_dir.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
             # One stream per (split, image): class-major numbering.
-            rng = _image_rng(spec.seed, f'cls_{split}',
-                             label * per_class + index)
-            image = render_classification_image(rng, label,
-                                                spec.cls_image_size)
+            rng = _image_rng(spec.seed, f'cls_{split}', label * per_class + index)
+            image = render_classification_image(rng, label, spec.cls_image_size)
             cv2.imwrite(str(class_dir / f'{name}_{index:05d}.png'), image)
 
 
-def make_quickstart_data(out_dir: Union[str, Path] = 'data/quickstart',
-                         spec: QuickstartSpec = QuickstartSpec(),
-                         force: bool = False) -> Path:
+def make_quickstart_data(
+    out_dir: Union[str, Path] = 'data/quickstart',
+    spec: QuickstartSpec = QuickstartSpec(),
+    force: bool = False,
+) -> Path:
     """Write the quick-start dataset under ``out_dir`` (idempotent).
 
     If ``out_dir`` already holds data stamped with the same generator version
@@ -340,8 +333,7 @@ def make_quickstart_data(out_dir: Union[str, Path] = 'data/quickstart',
     stamp_path.unlink(missing_ok=True)
     for split, count in (('train', spec.num_train), ('val', spec.num_val)):
         _write_scenes(root, spec, split, count)
-    for split, count in (('train', spec.cls_num_train),
-                         ('val', spec.cls_num_val)):
+    for split, count in (('train', spec.cls_num_train), ('val', spec.cls_num_val)):
         _write_classification(root, spec, split, count)
     # Written last: its presence means the data is complete.
     stamp_path.write_text(json.dumps(stamp, indent=2))

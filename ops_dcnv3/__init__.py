@@ -6,14 +6,29 @@ under ``torch.compile``); ``dcnv3_reference`` is the pure-PyTorch definition; ``
 the module InternImage blocks use. The package imports without the extension built;
 only ``dcnv3`` then raises, saying how to build it.
 """
-from .functional import (MAX_SOFTMAX_POINTS, check_dcnv3_args, dcnv3, dcnv3_output_size,
-                         extension_available)
+
+from .functional import (
+    MAX_SOFTMAX_POINTS,
+    check_dcnv3_args,
+    dcnv3,
+    dcnv3_output_size,
+    extension_available,
+)
 from .layers import build_act_layer, build_norm_layer, to_channels_first, to_channels_last
 from .modules import DCNv3
 from .reference import dcnv3_reference, sampling_points
 
 __all__ = [
-    'dcnv3', 'dcnv3_reference', 'DCNv3', 'check_dcnv3_args', 'dcnv3_output_size',
-    'extension_available', 'sampling_points', 'build_act_layer', 'build_norm_layer',
-    'to_channels_first', 'to_channels_last', 'MAX_SOFTMAX_POINTS'
+    'dcnv3',
+    'dcnv3_reference',
+    'DCNv3',
+    'check_dcnv3_args',
+    'dcnv3_output_size',
+    'extension_available',
+    'sampling_points',
+    'build_act_layer',
+    'build_norm_layer',
+    'to_channels_first',
+    'to_channels_last',
+    'MAX_SOFTMAX_POINTS',
 ]

@@ -3,6 +3,7 @@
 They live here once so that every user builds norms the same way, which keeps the
 submodule indices (and so the checkpoint key names) identical to the released models.
 """
+
 from typing import Literal
 
 import torch
@@ -28,11 +29,13 @@ class to_channels_last(nn.Module):  # noqa: N801
         return x.permute(0, 2, 3, 1)
 
 
-def build_norm_layer(dim: int,
-                     norm_layer: str,
-                     in_format: Layout = 'channels_last',
-                     out_format: Layout = 'channels_last',
-                     eps: float = 1e-6) -> nn.Sequential:
+def build_norm_layer(
+    dim: int,
+    norm_layer: str,
+    in_format: Layout = 'channels_last',
+    out_format: Layout = 'channels_last',
+    eps: float = 1e-6,
+) -> nn.Sequential:
     """Builds a norm wrapped in the permutes its input and output layouts need.
 
     LayerNorm normalises the last dimension, so it runs channels-last; BatchNorm2d runs

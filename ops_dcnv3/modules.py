@@ -1,4 +1,5 @@
 """The DCNv3 module: InternImage's token mixer around the core operator."""
+
 import warnings
 from typing import Optional
 
@@ -44,43 +45,53 @@ class DCNv3(nn.Module):
             compiled op. Defaults to False.
     """
 
-    def __init__(self,
-                 channels: int = 64,
-                 kernel_size: int = 3,
-                 dw_kernel_size: Optional[int] = None,
-                 stride: int = 1,
-                 pad: int = 1,
-                 dilation: int = 1,
-                 group: int = 4,
-                 offset_scale: float = 1.0,
-                 act_layer: str = 'GELU',
-                 norm_layer: str = 'LN',
-                 center_feature_scale: bool = False,
-                 remove_center: bool = False,
-                 use_reference: bool = False) -> None:
+    def __init__(
+        self,
+        channels: int = 64,
+        kernel_size: int = 3,
+        dw_kernel_size: Optional[int] = None,
+        stride: int = 1,
+        pad: int = 1,
+        dilation: int = 1,
+        group: int = 4,
+        offset_scale: float = 1.0,
+        act_layer: str = 'GELU',
+        norm_layer: str = 'LN',
+        center_feature_scale: bool = False,
+        remove_center: bool = False,
+        use_reference: bool = False,
+    ) -> None:
         super().__init__()
         if channels % group != 0:
-            raise ValueError(f'channels must be divisible by group, got channels={channels}, '
-                             f'group={group}')
+            raise ValueError(
+                f'channels must be divisible by group, got channels={channels}, group={group}'
+            )
         dw_kernel_size = kernel_size if dw_kernel_size is None else dw_kernel_size
         if dw_kernel_size % 2 == 0:
-            raise ValueError(f'dw_kernel_size must be odd (same-size depthwise conv), '
-                             f'got {dw_kernel_size}')
+            raise ValueError(
+                f'dw_kernel_size must be odd (same-size depthwise conv), got {dw_kernel_size}'
+            )
         if 2 * pad != dilation * (kernel_size - 1):
             # Offsets and masks come from a same-size depthwise conv, so the core op must
             # keep the spatial size too (up to the shared stride).
-            raise ValueError(f'pad must be dilation * (kernel_size - 1) / 2 = '
-                             f'{dilation * (kernel_size - 1) / 2:g} so that the output size '
-                             f'matches the offset branch, got pad={pad}')
+            raise ValueError(
+                f'pad must be dilation * (kernel_size - 1) / 2 = '
+                f'{dilation * (kernel_size - 1) / 2:g} so that the output size '
+                f'matches the offset branch, got pad={pad}'
+            )
         if remove_center and kernel_size % 2 == 0:
             raise ValueError(f'remove_center requires an odd kernel_size, got {kernel_size}')
         if center_feature_scale and stride != 1:
-            raise ValueError('center_feature_scale blends the output with the input projection, '
-                             f'so it needs stride=1, got stride={stride}')
+            raise ValueError(
+                'center_feature_scale blends the output with the input projection, '
+                f'so it needs stride=1, got stride={stride}'
+            )
         group_channels = channels // group
         if group_channels & (group_channels - 1) != 0:
-            warnings.warn(f'DCNv3 runs fastest when channels // group is a power of two; got '
-                          f'{group_channels} (channels={channels}, group={group})')
+            warnings.warn(
+                f'DCNv3 runs fastest when channels // group is a power of two; got '
+                f'{group_channels} (channels={channels}, group={group})'
+            )
 
         self.channels = channels
         self.kernel_size = kernel_size
@@ -97,10 +108,17 @@ class DCNv3(nn.Module):
         self.num_points = kernel_size * kernel_size - int(self.remove_center)
 
         self.dw_conv = nn.Sequential(
-            nn.Conv2d(channels, channels, dw_kernel_size, stride=stride,
-                      padding=(dw_kernel_size - 1) // 2, groups=channels),
+            nn.Conv2d(
+                channels,
+                channels,
+                dw_kernel_size,
+                stride=stride,
+                padding=(dw_kernel_size - 1) // 2,
+                groups=channels,
+            ),
             build_norm_layer(channels, norm_layer, 'channels_first', 'channels_last'),
-            build_act_layer(act_layer))
+            build_act_layer(act_layer),
+        )
         self.offset = nn.Linear(channels, group * self.num_points * 2)
         self.mask = nn.Linear(channels, group * self.num_points)
         self.input_proj = nn.Linear(channels, channels)
@@ -125,8 +143,9 @@ class DCNv3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, H, W, C) -> (N, H_out, W_out, C)."""
         if x.dim() != 4 or x.shape[-1] != self.channels:
-            raise ValueError(f'x must be channels-last (N, H, W, {self.channels}), '
-                             f'got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'x must be channels-last (N, H, W, {self.channels}), got shape {tuple(x.shape)}'
+            )
         value = self.input_proj(x)
         query = self.dw_conv(x.permute(0, 3, 1, 2))  # channels-last, at the output resolution
         offset = self.offset(query)
@@ -139,19 +158,41 @@ class DCNv3(nn.Module):
             mask = mask.flatten(3)
 
         op = dcnv3_reference if self.use_reference else dcnv3
-        out = op(value, offset.to(value.dtype), mask.to(value.dtype), self.kernel_size,
-                 self.kernel_size, self.stride, self.stride, self.pad, self.pad, self.dilation,
-                 self.dilation, self.group, self.group_channels, self.offset_scale, _IM2COL_STEP,
-                 self.remove_center, fuse_softmax)
+        out = op(
+            value,
+            offset.to(value.dtype),
+            mask.to(value.dtype),
+            self.kernel_size,
+            self.kernel_size,
+            self.stride,
+            self.stride,
+            self.pad,
+            self.pad,
+            self.dilation,
+            self.dilation,
+            self.group,
+            self.group_channels,
+            self.offset_scale,
+            _IM2COL_STEP,
+            self.remove_center,
+            fuse_softmax,
+        )
         if self.center_feature_scale:
-            scale = torch.sigmoid(F.linear(query, self.center_feature_scale_proj_weight,
-                                           self.center_feature_scale_proj_bias))
+            scale = torch.sigmoid(
+                F.linear(
+                    query,
+                    self.center_feature_scale_proj_weight,
+                    self.center_feature_scale_proj_bias,
+                )
+            )
             scale = scale.repeat_interleave(self.group_channels, dim=-1)  # (N, H, W, C)
             out = out * (1 - scale) + value * scale
         return self.output_proj(out)
 
     def extra_repr(self) -> str:
-        return (f'channels={self.channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
-                f'pad={self.pad}, dilation={self.dilation}, group={self.group}, '
-                f'offset_scale={self.offset_scale}, remove_center={self.remove_center}, '
-                f'center_feature_scale={self.center_feature_scale}')
+        return (
+            f'channels={self.channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
+            f'pad={self.pad}, dilation={self.dilation}, group={self.group}, '
+            f'offset_scale={self.offset_scale}, remove_center={self.remove_center}, '
+            f'center_feature_scale={self.center_feature_scale}'
+        )

@@ -5,6 +5,7 @@ obviously right over being fast: build every sampling location in pixel units, t
 ``F.grid_sample`` (bilinear, zeros outside) read the zero-padded input one group at a time.
 Differentiable in input, offset and mask; any floating dtype, any device.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -14,9 +15,15 @@ from .functional import check_dcnv3_args
 __all__ = ['dcnv3_reference', 'sampling_points']
 
 
-def sampling_points(kernel_h: int, kernel_w: int, dilation_h: int, dilation_w: int,
-                    remove_center: bool, dtype: torch.dtype = torch.float32,
-                    device: torch.device = None) -> Tensor:
+def sampling_points(
+    kernel_h: int,
+    kernel_w: int,
+    dilation_h: int,
+    dilation_w: int,
+    remove_center: bool,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device = None,
+) -> Tensor:
     """Kernel grid offsets ``(K, 2)`` as (x, y) pixel displacements, in DCNv3 point order.
 
     Point ``k = i_x * kernel_h + i_y`` (x varies slowest) sits at ``(-half_w + i_x*dilation_w,
@@ -25,16 +32,34 @@ def sampling_points(kernel_h: int, kernel_w: int, dilation_h: int, dilation_w: i
     """
     half_w = (dilation_w * (kernel_w - 1)) // 2
     half_h = (dilation_h * (kernel_h - 1)) // 2
-    points = [(-half_w + i_x * dilation_w, -half_h + i_y * dilation_h)
-              for i_x in range(kernel_w) for i_y in range(kernel_h)
-              if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)]
+    points = [
+        (-half_w + i_x * dilation_w, -half_h + i_y * dilation_h)
+        for i_x in range(kernel_w)
+        for i_y in range(kernel_h)
+        if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)
+    ]
     return torch.tensor(points, dtype=dtype, device=device)
 
 
-def dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: int,
-                    stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int,
-                    dilation_w: int, group: int, group_channels: int, offset_scale: float,
-                    im2col_step: int, remove_center: bool, softmax_mask: bool = False) -> Tensor:
+def dcnv3_reference(
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    kernel_h: int,
+    kernel_w: int,
+    stride_h: int,
+    stride_w: int,
+    pad_h: int,
+    pad_w: int,
+    dilation_h: int,
+    dilation_w: int,
+    group: int,
+    group_channels: int,
+    offset_scale: float,
+    im2col_step: int,
+    remove_center: bool,
+    softmax_mask: bool = False,
+) -> Tensor:
     """Reference DCNv3; same arguments and result as :func:`ops_dcnv3.dcnv3`.
 
     For output pixel p, group g, point k the sampling location, in pixel indices of the
@@ -45,23 +70,45 @@ def dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, 
     where with ``softmax_mask`` the mask is first replaced by its softmax over k.
     ``im2col_step`` only matters to kernels; it is validated and otherwise ignored.
     """
-    out_h, out_w = check_dcnv3_args(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w,
-                                    pad_h, pad_w, dilation_h, dilation_w, group, group_channels,
-                                    offset_scale, im2col_step, remove_center, softmax_mask)
+    out_h, out_w = check_dcnv3_args(
+        input,
+        offset,
+        mask,
+        kernel_h,
+        kernel_w,
+        stride_h,
+        stride_w,
+        pad_h,
+        pad_w,
+        dilation_h,
+        dilation_w,
+        group,
+        group_channels,
+        offset_scale,
+        im2col_step,
+        remove_center,
+        softmax_mask,
+    )
     batch, height, width, channels = input.shape
     padded_h, padded_w = height + 2 * pad_h, width + 2 * pad_w
     # grid_sample on CPU lacks reduced-precision kernels; sample in float32 there.
-    compute_dtype = torch.float32 if (input.device.type == 'cpu' and input.dtype in
-                                      (torch.float16, torch.bfloat16)) else input.dtype
-    points = sampling_points(kernel_h, kernel_w, dilation_h, dilation_w, remove_center,
-                             compute_dtype, input.device)
+    compute_dtype = (
+        torch.float32
+        if (input.device.type == 'cpu' and input.dtype in (torch.float16, torch.bfloat16))
+        else input.dtype
+    )
+    points = sampling_points(
+        kernel_h, kernel_w, dilation_h, dilation_w, remove_center, compute_dtype, input.device
+    )
     num_points = points.shape[0]
 
     # Locations (N, H_out, W_out, G, K, 2) as (x, y) in padded pixel indices.
     base_x = (dilation_w * (kernel_w - 1)) // 2 + stride_w * torch.arange(
-        out_w, dtype=compute_dtype, device=input.device)
+        out_w, dtype=compute_dtype, device=input.device
+    )
     base_y = (dilation_h * (kernel_h - 1)) // 2 + stride_h * torch.arange(
-        out_h, dtype=compute_dtype, device=input.device)
+        out_h, dtype=compute_dtype, device=input.device
+    )
     base = torch.stack(torch.meshgrid(base_x, base_y, indexing='xy'), dim=-1)  # (H_out, W_out, 2)
     offset = offset.to(compute_dtype).view(batch, out_h, out_w, group, num_points, 2)
     locations = base[:, :, None, None, :] + (points + offset) * offset_scale

@@ -1,4 +1,5 @@
 """Random, well-formed DCNv3 problems, shared by the tests and the benchmark."""
+
 from dataclasses import astuple, dataclass
 from typing import Callable, Optional, Tuple
 
@@ -29,6 +30,7 @@ class DCNv3Config:
         im2col_step (int): Defaults to 64.
         remove_center (bool): Defaults to False.
     """
+
     kernel_h: int = 3
     kernel_w: int = 3
     stride_h: int = 1
@@ -62,15 +64,17 @@ class DCNv3Config:
         return out_h, out_w
 
 
-def make_inputs(config: DCNv3Config,
-                batch: int,
-                height: int,
-                width: int,
-                dtype: torch.dtype = torch.float32,
-                device: str = 'cpu',
-                offset_range: float = 2.0,
-                fractional_offsets: Optional[float] = None,
-                seed: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
+def make_inputs(
+    config: DCNv3Config,
+    batch: int,
+    height: int,
+    width: int,
+    dtype: torch.dtype = torch.float32,
+    device: str = 'cpu',
+    offset_range: float = 2.0,
+    fractional_offsets: Optional[float] = None,
+    seed: int = 0,
+) -> Tuple[Tensor, Tensor, Tensor]:
     """Random (input, offset, mask) for ``config``; mask is softmax-normalised per group.
 
     Args:
@@ -99,13 +103,14 @@ def make_inputs(config: DCNv3Config,
     return tuple(t.to(device=device, dtype=dtype) for t in (input, offset, mask))
 
 
-def forward_backward(op: Callable,
-                     input: Tensor,
-                     offset: Tensor,
-                     mask: Tensor,
-                     config: DCNv3Config,
-                     grad_output: Optional[Tensor] = None
-                     ) -> Tuple[Tensor, Tuple[Tensor, ...], Tensor]:
+def forward_backward(
+    op: Callable,
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    config: DCNv3Config,
+    grad_output: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tuple[Tensor, ...], Tensor]:
     """Runs ``op`` (``dcnv3`` or ``dcnv3_reference``) forward and backward.
 
     The tensors are used as they are (layouts included, as new leaves).

@@ -1,11 +1,17 @@
 """Released-checkpoint loading: official key layouts (built here from DESIGN.md section 4,
 not from our model) load with nothing missing; mismatches are reported or raise."""
+
 from unittest import mock
 
 import pytest
 import torch
-from backbone_official_keys import (TINY_ARCH, official_backbone_shapes, official_cls_head_shapes,
-                                    random_state_dict, use_reference_op)
+from backbone_official_keys import (
+    TINY_ARCH,
+    official_backbone_shapes,
+    official_cls_head_shapes,
+    random_state_dict,
+    use_reference_op,
+)
 
 from internimage import InternImage
 from internimage.checkpoint import load_backbone_checkpoint
@@ -15,15 +21,20 @@ POST_NORM_ARCH = dict(TINY_ARCH, layer_scale=1e-5, post_norm=True)
 
 def _official(arch: dict, seed: int = 0):
     shapes = official_backbone_shapes(
-        arch['channels'], arch['depths'], arch['groups'],
-        layer_scale=arch.get('layer_scale') is not None, post_norm=arch.get('post_norm', False))
+        arch['channels'],
+        arch['depths'],
+        arch['groups'],
+        layer_scale=arch.get('layer_scale') is not None,
+        post_norm=arch.get('post_norm', False),
+    )
     return random_state_dict(shapes, seed)
 
 
 def _build(arch: dict, path=None, **kwargs) -> InternImage:
     init_cfg = dict(type='Pretrained', checkpoint=str(path)) if path else None
-    return InternImage(arch=dict(arch), init_cfg=init_cfg, use_reference=use_reference_op(),
-                       **kwargs)
+    return InternImage(
+        arch=dict(arch), init_cfg=init_cfg, use_reference=use_reference_op(), **kwargs
+    )
 
 
 def _wrap(layout: str, backbone: dict) -> dict:
@@ -31,7 +42,7 @@ def _wrap(layout: str, backbone: dict) -> dict:
         head = random_state_dict(official_cls_head_shapes(128, 10))
         return {'model': {**backbone, **head}}
     prefix = {'detection': 'backbone.', 'ddp': 'module.backbone.'}[layout]
-    wrapper = prefix[:-len('backbone.')]  # '' or the DDP 'module.'
+    wrapper = prefix[: -len('backbone.')]  # '' or the DDP 'module.'
     state_dict = {prefix + k: v for k, v in backbone.items()}
     state_dict[wrapper + 'neck.lateral_convs.0.conv.weight'] = torch.zeros(4, 16, 1, 1)
     return {'meta': {'epoch': 12}, 'state_dict': state_dict}
@@ -59,8 +70,15 @@ def test_official_layouts_load_exactly(tmp_path, arch, layout):
 
 def test_foreign_checkpoint_raises(tmp_path):
     path = tmp_path / 'resnet.pth'
-    torch.save({'state_dict': {'conv1.weight': torch.zeros(64, 3, 7, 7),
-                               'layer1.0.bn1.weight': torch.zeros(64)}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                'conv1.weight': torch.zeros(64, 3, 7, 7),
+                'layer1.0.bn1.weight': torch.zeros(64),
+            }
+        },
+        path,
+    )
     with pytest.raises(KeyError, match='no InternImage backbone weights'):
         _build(TINY_ARCH, path).init_weights()
 
@@ -114,6 +132,7 @@ class _Opaque:
 def test_runner_style_metadata_allowed(tmp_path):
     """mmengine Runner checkpoints carry numpy values in meta; they still load safely."""
     import numpy as np
+
     path = tmp_path / 'runner.pth'
     weights = {'backbone.' + k: v for k, v in _official(TINY_ARCH).items()}
     torch.save({'meta': {'seed': np.int64(3), 'hist': np.zeros(2)}, 'state_dict': weights}, path)

@@ -1,4 +1,5 @@
 """configs/classification: every config parses and its model builds with the official size."""
+
 import glob
 import os.path as osp
 
@@ -12,8 +13,15 @@ import internimage  # noqa: F401
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'classification', 'internimage-*.py')))
 # arch -> (input size of the official recipe, params in millions with the 1000-class head)
-OFFICIAL = {'t': (224, 29.92), 's': (224, 50.08), 'b': (224, 97.46), 'l': (384, 223.33),
-            'xl': (384, 334.82), 'h': (640, 1089.64), 'g': (512, 3076.37)}
+OFFICIAL = {
+    't': (224, 29.92),
+    's': (224, 50.08),
+    'b': (224, 97.46),
+    'l': (384, 223.33),
+    'xl': (384, 334.82),
+    'h': (640, 1089.64),
+    'g': (512, 3076.37),
+}
 
 
 def test_all_variants_have_a_config():
@@ -25,6 +33,7 @@ def test_all_variants_have_a_config():
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_builds(path):
     from mmpretrain.registry import MODELS
+
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmpretrain'
     assert 'internimage' in cfg.custom_imports['imports']

@@ -5,6 +5,7 @@ test_kernels_naive.py). float32 with TF32 off, so only summation order differs; 
 precision runs under autocast and is bounded relative to the float32 CPU result.
 Skipped without a GPU.
 """
+
 import copy
 
 import pytest
@@ -32,7 +33,7 @@ def forward_backward(model, x, loss_weights, device, autocast_dtype=None):
     x = x.to(device).requires_grad_()
     with torch.autocast('cuda', dtype=autocast_dtype, enabled=autocast_dtype is not None):
         outputs = model(x)
-    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs, )
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     loss = sum((out.float() * w.to(device)).sum() for out, w in zip(outputs, loss_weights))
     loss.backward()
     grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
@@ -42,7 +43,7 @@ def forward_backward(model, x, loss_weights, device, autocast_dtype=None):
 def loss_weights_for(model, x):
     with torch.no_grad():
         outputs = model(x)
-    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs, )
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     gen = torch.Generator().manual_seed(1)
     return [torch.randn(out.shape, generator=gen) for out in outputs]
 
@@ -82,8 +83,9 @@ def test_internimage_t_cuda_matches_cpu_float32(internimage_t):
         assert max_relative_error(grads[name], cpu_grads[name]) < 1e-3, name
 
 
-@pytest.mark.parametrize('dtype, bound', [(torch.float16, 5e-2), (torch.bfloat16, 1e-1)],
-                         ids=['float16', 'bfloat16'])
+@pytest.mark.parametrize(
+    'dtype, bound', [(torch.float16, 5e-2), (torch.bfloat16, 1e-1)], ids=['float16', 'bfloat16']
+)
 def test_internimage_t_autocast_close_to_float32(internimage_t, dtype, bound):
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     weights = loss_weights_for(internimage_t, x)

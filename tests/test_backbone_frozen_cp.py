@@ -1,4 +1,5 @@
 """frozen_stages freezes (eval mode, no grads); with_cp changes memory, not results."""
+
 import pytest
 import torch
 from backbone_official_keys import TINY_ARCH, use_reference_op

@@ -1,4 +1,5 @@
 """Layer-wise lr decay: hand-written ids for a tiny model; mmpretrain's path agrees."""
+
 import pytest
 from backbone_official_keys import TINY_ARCH
 from mmengine.optim import build_optim_wrapper
@@ -11,7 +12,6 @@ BASE_LR, BASE_WD, RATE = 1e-3, 0.05, 0.9
 
 
 class _Model(nn.Module):
-
     def __init__(self, **kwargs):
         super().__init__()
         self.backbone = InternImage(arch=dict(TINY_ARCH, layer_scale=1.0), **kwargs)
@@ -19,10 +19,14 @@ class _Model(nn.Module):
 
 
 def _groups(model, num_layers=5, depths=(1, 1, 2, 1)):
-    wrapper = build_optim_wrapper(model, dict(
-        optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD),
-        constructor='InternImageLayerDecayOptimizerConstructor',
-        paramwise_cfg=dict(num_layers=num_layers, layer_decay_rate=RATE, depths=list(depths))))
+    wrapper = build_optim_wrapper(
+        model,
+        dict(
+            optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD),
+            constructor='InternImageLayerDecayOptimizerConstructor',
+            paramwise_cfg=dict(num_layers=num_layers, layer_decay_rate=RATE, depths=list(depths)),
+        ),
+    )
     per_param = {}
     for group in wrapper.optimizer.param_groups:
         for name in group['param_names']:
@@ -64,8 +68,8 @@ def test_hand_written_groups():
     assert set(per_param) == {n for n, _ in model.named_parameters()}
     for name, (layer_id, decays) in EXPECTED.items():
         lr, wd = per_param[name]
-        assert lr == pytest.approx(BASE_LR * RATE**(6 - layer_id)), name
-        assert wd == (BASE_WD if decays else 0.), name
+        assert lr == pytest.approx(BASE_LR * RATE ** (6 - layer_id)), name
+        assert wd == (BASE_WD if decays else 0.0), name
 
 
 def test_frozen_params_left_out():
@@ -75,8 +79,9 @@ def test_frozen_params_left_out():
 
 
 def test_extra_post_norms_follow_their_block():
-    arch = dict(TINY_ARCH, depths=[1, 1, 6, 1], level2_post_norm_block_ids=[1, 5],
-                center_feature_scale=True)
+    arch = dict(
+        TINY_ARCH, depths=[1, 1, 6, 1], level2_post_norm_block_ids=[1, 5], center_feature_scale=True
+    )
     backbone = InternImage(arch=arch)
     # stage 2 starts at id 3; block 1 -> 4, block 5 -> 8
     assert backbone.get_layer_depth('levels.2.post_norms.0.0.weight') == (4, 11)
@@ -92,16 +97,23 @@ def test_mmpretrain_path_agrees():
     """mmpretrain's constructor (via get_layer_depth) gives the same lrs as ours."""
     from mmpretrain.models import ImageClassifier
     from mmpretrain.registry import OPTIM_WRAPPER_CONSTRUCTORS  # noqa: F401 (registers)
+
     classifier = ImageClassifier(
-        backbone=dict(type='InternImage', arch=dict(TINY_ARCH), out_indices=(3, )),
-        head=dict(type='InternImageClsHead', num_classes=4, in_channels=128))
+        backbone=dict(type='InternImage', arch=dict(TINY_ARCH), out_indices=(3,)),
+        head=dict(type='InternImageClsHead', num_classes=4, in_channels=128),
+    )
     ours = _groups(classifier)
     from mmengine.registry import DefaultScope
+
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        wrapper = build_optim_wrapper(classifier, dict(
-            optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD),
-            constructor='LearningRateDecayOptimWrapperConstructor',
-            paramwise_cfg=dict(layer_decay_rate=RATE)))
+        wrapper = build_optim_wrapper(
+            classifier,
+            dict(
+                optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD),
+                constructor='LearningRateDecayOptimWrapperConstructor',
+                paramwise_cfg=dict(layer_decay_rate=RATE),
+            ),
+        )
     theirs = {g['param_name']: g['lr'] for g in wrapper.optimizer.param_groups}
     assert theirs.keys() == ours.keys()
     for name, lr in theirs.items():

@@ -1,5 +1,6 @@
 """Build-level checks of the DCNv3 extension: the CUDA source compiles with nvcc for sm_90
 (also on machines without a GPU), and the built library registers the kernels it should."""
+
 import os
 import shutil
 import subprocess
@@ -17,13 +18,25 @@ OPS = ('ops_dcnv3::dcnv3_forward', 'ops_dcnv3::dcnv3_backward')
 @pytest.mark.skipif(torch.version.cuda is None, reason='torch built without CUDA headers')
 def test_cuda_source_compiles_for_sm90(tmp_path):
     from torch.utils.cpp_extension import include_paths
+
     includes = include_paths() + [sysconfig.get_paths()['include']]
     command = [
-        'nvcc', '-c', CUDA_SOURCE, '-o', str(tmp_path / 'dcnv3_cuda.o'),
-        '-std=c++20', '-O3', '-arch=sm_90', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC',
+        'nvcc',
+        '-c',
+        CUDA_SOURCE,
+        '-o',
+        str(tmp_path / 'dcnv3_cuda.o'),
+        '-std=c++20',
+        '-O3',
+        '-arch=sm_90',
+        '--expt-relaxed-constexpr',
+        '-Xcompiler',
+        '-fPIC',
         # The flags torch's own extension builds pass to nvcc.
-        '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
-        '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__',
+        '-D__CUDA_NO_HALF_OPERATORS__',
+        '-D__CUDA_NO_HALF_CONVERSIONS__',
+        '-D__CUDA_NO_BFLOAT16_CONVERSIONS__',
+        '-D__CUDA_NO_HALF2_OPERATORS__',
     ] + [f'-I{path}' for path in includes]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     log = result.stdout + result.stderr
@@ -41,7 +54,11 @@ def test_built_extension_registers_kernels():
         # CUDA kernels are present exactly when the build compiled them.
         assert torch._C._dispatch_has_kernel_for_dispatch_key(op, 'CUDA') == bool(_C.with_cuda)
     schema = str(torch.ops.ops_dcnv3.dcnv3_forward.default._schema)
-    assert schema.startswith('ops_dcnv3::dcnv3_forward(Tensor input, Tensor offset, Tensor mask, '
-                             'int kernel_h, int kernel_w')
-    assert ('float offset_scale, int im2col_step, bool remove_center, '
-            'bool softmax_mask=False) -> Tensor') in schema
+    assert schema.startswith(
+        'ops_dcnv3::dcnv3_forward(Tensor input, Tensor offset, Tensor mask, '
+        'int kernel_h, int kernel_w'
+    )
+    assert (
+        'float offset_scale, int im2col_step, bool remove_center, '
+        'bool softmax_mask=False) -> Tensor'
+    ) in schema

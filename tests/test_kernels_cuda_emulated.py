@@ -9,9 +9,9 @@ emulator rejects shuffles after a lane returned and divergent shuffles). It does
 timing or the hardware's float4 atomics (sm_90 only); test_ops_cuda.py covers those on a GPU.
 Inputs sit inside NaN padding, so a read past the end of a tensor shows up as NaN.
 """
+
 import pytest
 import torch
-
 from cuda_emulator import load_emulated_kernels
 from dcnv3_naive import CASES, make_inputs, mask_logits, naive_with_grads
 
@@ -31,13 +31,14 @@ def guarded(tensor, misalign=False, guard=64):
     so that its data is not 16-byte aligned (the kernels then take their scalar path)."""
     shift = int(misalign)
     buffer = torch.full((tensor.numel() + 2 * guard + shift,), float('nan'), dtype=tensor.dtype)
-    view = buffer[guard + shift:guard + shift + tensor.numel()].view(tensor.shape)
+    view = buffer[guard + shift : guard + shift + tensor.numel()].view(tensor.shape)
     view.copy_(tensor)
     return view
 
 
-def run_emulated(emulated, x, offset, mask, grad_output, params, misalign=False,
-                 softmax_mask=False):
+def run_emulated(
+    emulated, x, offset, mask, grad_output, params, misalign=False, softmax_mask=False
+):
     x, offset, mask, grad_output = (guarded(t, misalign) for t in (x, offset, mask, grad_output))
     out = emulated.forward(x, offset, mask, *params, softmax_mask)
     grads = emulated.backward(x, offset, mask, grad_output, *params, softmax_mask)
@@ -46,24 +47,31 @@ def run_emulated(emulated, x, offset, mask, grad_output, params, misalign=False,
 
 def random_like_output(x, offset, seed=1):
     shape = (x.shape[0], offset.shape[1], offset.shape[2], x.shape[3])
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed),
-                       dtype=torch.float64).to(x.dtype)
+    return torch.randn(
+        shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    ).to(x.dtype)
 
 
 def assert_matches(actual, expected, rtol, atol_scale):
     names = ('output', 'grad_input', 'grad_offset', 'grad_mask')
     for name, got, want in zip(names, actual, expected):
         assert got.shape == want.shape, name
-        torch.testing.assert_close(got.double(), want.double(), rtol=rtol,
-                                   atol=atol_scale * want.abs().max().item(),
-                                   msg=lambda m, name=name: f'{name}: {m}')
+        torch.testing.assert_close(
+            got.double(),
+            want.double(),
+            rtol=rtol,
+            atol=atol_scale * want.abs().max().item(),
+            msg=lambda m, name=name: f'{name}: {m}',
+        )
 
 
 def test_cases_cover_every_lane_layout(emulated):
     """The cases below reach 1 to 32 threads per item and several channel steps per thread."""
-    layouts = {emulated.lane_layout(case[12], dtype.itemsize)
-               for case in CASES.values()
-               for dtype in (torch.float64, torch.float32, torch.float16)}
+    layouts = {
+        emulated.lane_layout(case[12], dtype.itemsize)
+        for case in CASES.values()
+        for dtype in (torch.float64, torch.float32, torch.float16)
+    }
     assert {lanes for lanes, _ in layouts} == {1, 2, 4, 8, 16, 32}
     assert max(steps for _, steps in layouts) > 1
 
@@ -84,8 +92,9 @@ def test_matches_naive_float64(emulated, case):
 
 
 @pytest.mark.parametrize('case', list(CASES), ids=list(CASES))
-@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16],
-                         ids=['float32', 'bfloat16', 'float16'])
+@pytest.mark.parametrize(
+    'dtype', [torch.float32, torch.bfloat16, torch.float16], ids=['float32', 'bfloat16', 'float16']
+)
 def test_reduced_precision_matches_naive(emulated, dtype, case):
     (x, offset, mask), params = make_inputs(CASES[case], dtype=dtype)
     grad_output = random_like_output(x, offset)
@@ -97,19 +106,21 @@ def test_reduced_precision_matches_naive(emulated, dtype, case):
     assert_matches([out, *grads], [expected_out, *expected_grads], rtol=tol, atol_scale=tol)
 
 
-@pytest.mark.parametrize('case', ['stride2-dilation2-remove-center', 'group-channels-16',
-                                  'group-channels-130'])
-@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16],
-                         ids=['float64', 'float32', 'bfloat16'])
+@pytest.mark.parametrize(
+    'case', ['stride2-dilation2-remove-center', 'group-channels-16', 'group-channels-130']
+)
+@pytest.mark.parametrize(
+    'dtype', [torch.float64, torch.float32, torch.bfloat16], ids=['float64', 'float32', 'bfloat16']
+)
 def test_fused_softmax_matches_naive(emulated, dtype, case):
     """softmax_mask=True (lane 0 applies the softmax Jacobian) against torch.softmax + naive."""
     (x, offset, mask), params = make_inputs(CASES[case], dtype=dtype)
     logits = mask_logits(mask)
     grad_output = random_like_output(x, offset)
-    out, grads = run_emulated(emulated, x, offset, logits, grad_output, params,
-                              softmax_mask=True)
-    expected_out, expected_grads = naive_with_grads(x, offset, logits, params, grad_output,
-                                                    softmax_mask=True)
+    out, grads = run_emulated(emulated, x, offset, logits, grad_output, params, softmax_mask=True)
+    expected_out, expected_grads = naive_with_grads(
+        x, offset, logits, params, grad_output, softmax_mask=True
+    )
     tol = 1e-10 if dtype == torch.float64 else TOLERANCE[dtype]
     assert_matches([out, *grads], [expected_out, *expected_grads], rtol=tol, atol_scale=tol)
 

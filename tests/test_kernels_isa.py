@@ -3,6 +3,7 @@
 The kernel follows ATen's CPU capability, so a subprocess with ATEN_CPU_CAPABILITY=default
 runs the baseline build of the loops; it is checked there against ``dcnv3_reference``.
 """
+
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
 
-_CHECK = textwrap.dedent('''
+_CHECK = textwrap.dedent("""
     import torch
     from ops_dcnv3 import dcnv3, dcnv3_reference
 
@@ -34,13 +35,18 @@ _CHECK = textwrap.dedent('''
             err = (got - want).abs().max().item()
             assert err < 1e-10, f'cg={cg} {name}: max error {err}'
     print('baseline loops ok')
-''')
+""")
 
 
 def test_baseline_isa_loops_match_reference():
     env = dict(os.environ, ATEN_CPU_CAPABILITY='default')
-    result = subprocess.run([sys.executable, '-c', _CHECK], env=env, capture_output=True,
-                            text=True, timeout=300,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, '-c', _CHECK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'baseline loops ok' in result.stdout

@@ -1,7 +1,7 @@
 """The compiled DCNv3 kernels against the naive definition of dcnv3_naive.py."""
+
 import pytest
 import torch
-
 from dcnv3_naive import CASES, make_inputs, mask_logits, naive_with_grads
 
 _C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
@@ -9,8 +9,9 @@ ops = torch.ops.ops_dcnv3
 
 DEVICES = [
     'cpu',
-    pytest.param('cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                  reason='needs a CUDA GPU')),
+    pytest.param(
+        'cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+    ),
 ]
 
 
@@ -19,16 +20,18 @@ DEVICES = [
 def test_forward_backward_match_naive_float64(case, device):
     (x, offset, mask), params = make_inputs(CASES[case], device=device)
     out = ops.dcnv3_forward(x, offset, mask, *params)
-    grad_output = torch.randn(out.shape, dtype=out.dtype,
-                              generator=torch.Generator().manual_seed(1)).to(device)
+    grad_output = torch.randn(
+        out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1)
+    ).to(device)
     grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
 
     expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
     torch.testing.assert_close(out.cpu(), expected_out, rtol=1e-10, atol=1e-10)
     for name, grad, expected in zip(('input', 'offset', 'mask'), grads, expected_grads):
         assert grad.shape == expected.shape, name
-        torch.testing.assert_close(grad.cpu(), expected, rtol=1e-9, atol=1e-9,
-                                   msg=lambda m, name=name: f'grad_{name}: {m}')
+        torch.testing.assert_close(
+            grad.cpu(), expected, rtol=1e-9, atol=1e-9, msg=lambda m, name=name: f'grad_{name}: {m}'
+        )
 
 
 def kernel_autograd(params, softmax_mask=False):
@@ -36,7 +39,6 @@ def kernel_autograd(params, softmax_mask=False):
     package's registered autograd formula), for gradcheck."""
 
     class KernelFunction(torch.autograd.Function):
-
         @staticmethod
         def forward(ctx, x, offset, mask):
             ctx.save_for_backward(x, offset, mask)
@@ -44,14 +46,14 @@ def kernel_autograd(params, softmax_mask=False):
 
         @staticmethod
         def backward(ctx, grad_output):
-            return ops.dcnv3_backward(*ctx.saved_tensors, grad_output.contiguous(), *params,
-                                      softmax_mask)
+            return ops.dcnv3_backward(
+                *ctx.saved_tensors, grad_output.contiguous(), *params, softmax_mask
+            )
 
     return KernelFunction.apply
 
 
-SOFTMAX_CASES = ['k3s1p1', 'stride2-dilation2-remove-center', 'wide-group-k5',
-                 'group-channels-130']
+SOFTMAX_CASES = ['k3s1p1', 'stride2-dilation2-remove-center', 'wide-group-k5', 'group-channels-130']
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -61,34 +63,40 @@ def test_fused_softmax_matches_naive_float64(case, device):
     (x, offset, mask), params = make_inputs(CASES[case], device=device)
     logits = mask_logits(mask)
     out = ops.dcnv3_forward(x, offset, logits, *params, True)
-    grad_output = torch.randn(out.shape, dtype=out.dtype,
-                              generator=torch.Generator().manual_seed(1)).to(device)
+    grad_output = torch.randn(
+        out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1)
+    ).to(device)
     grads = ops.dcnv3_backward(x, offset, logits, grad_output, *params, True)
 
-    expected_out, expected_grads = naive_with_grads(x, offset, logits, params, grad_output,
-                                                    softmax_mask=True)
+    expected_out, expected_grads = naive_with_grads(
+        x, offset, logits, params, grad_output, softmax_mask=True
+    )
     torch.testing.assert_close(out.cpu(), expected_out, rtol=1e-10, atol=1e-10)
     for name, grad, expected in zip(('input', 'offset', 'mask logits'), grads, expected_grads):
-        torch.testing.assert_close(grad.cpu(), expected, rtol=1e-9, atol=1e-9,
-                                   msg=lambda m, name=name: f'grad_{name}: {m}')
+        torch.testing.assert_close(
+            grad.cpu(), expected, rtol=1e-9, atol=1e-9, msg=lambda m, name=name: f'grad_{name}: {m}'
+        )
 
 
 @pytest.mark.parametrize('device', DEVICES)
 def test_fused_softmax_backward_is_the_derivative_of_forward(device):
-    (x, offset, mask), params = make_inputs(CASES['stride2-dilation2-remove-center'],
-                                            device=device, seed=4)
+    (x, offset, mask), params = make_inputs(
+        CASES['stride2-dilation2-remove-center'], device=device, seed=4
+    )
 
     inputs = [t.requires_grad_() for t in (x, offset, mask_logits(mask))]
-    assert torch.autograd.gradcheck(kernel_autograd(params, softmax_mask=True), inputs,
-                                    eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(
+        kernel_autograd(params, softmax_mask=True), inputs, eps=1e-6, atol=1e-6
+    )
 
 
 def test_fused_softmax_point_limit():
     x = torch.randn(1, 9, 9, 2, dtype=torch.float64)
     for kernel, ok in ((8, True), (9, False)):
-        offset = torch.zeros(1, 9 - kernel + 1, 9 - kernel + 1, 2 * kernel * kernel,
-                             dtype=torch.float64)
-        logits = torch.zeros(offset.shape[:3] + (kernel * kernel, ), dtype=torch.float64)
+        offset = torch.zeros(
+            1, 9 - kernel + 1, 9 - kernel + 1, 2 * kernel * kernel, dtype=torch.float64
+        )
+        logits = torch.zeros(offset.shape[:3] + (kernel * kernel,), dtype=torch.float64)
         params = (kernel, kernel, 1, 1, 0, 0, 1, 1, 1, 2, 1.0, 1, False)
         if ok:  # 64 points: equal weights
             out = ops.dcnv3_forward(x, offset, logits, *params, True)
@@ -104,14 +112,16 @@ TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 4e-3}
 
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', ['k3s1p1', 'group-channels-16'])
-@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16],
-                         ids=['float32', 'bfloat16', 'float16'])
+@pytest.mark.parametrize(
+    'dtype', [torch.float32, torch.bfloat16, torch.float16], ids=['float32', 'bfloat16', 'float16']
+)
 def test_reduced_precision_matches_naive(dtype, case, device):
     (x, offset, mask), params = make_inputs(CASES[case], dtype=dtype, device=device)
     out = ops.dcnv3_forward(x, offset, mask, *params)
     assert out.dtype == dtype
     grad_output = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(
-        device=device, dtype=dtype)
+        device=device, dtype=dtype
+    )
     grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
     # The naive run sees exactly the rounded inputs, so only the kernel's arithmetic differs.
     expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
@@ -120,16 +130,21 @@ def test_reduced_precision_matches_naive(dtype, case, device):
     torch.testing.assert_close(out.cpu().double(), expected_out, rtol=tol, atol=tol * scale)
     for name, grad, expected in zip(('input', 'offset', 'mask'), grads, expected_grads):
         assert grad.dtype == dtype, name
-        torch.testing.assert_close(grad.cpu().double(), expected, rtol=tol,
-                                   atol=tol * expected.abs().max(),
-                                   msg=lambda m, name=name: f'grad_{name}: {m}')
+        torch.testing.assert_close(
+            grad.cpu().double(),
+            expected,
+            rtol=tol,
+            atol=tol * expected.abs().max(),
+            msg=lambda m, name=name: f'grad_{name}: {m}',
+        )
 
 
 @pytest.mark.parametrize('device', DEVICES)
 def test_backward_is_the_derivative_of_forward(device):
     """Finite differences of the compiled forward against the compiled backward."""
-    (x, offset, mask), params = make_inputs(CASES['stride2-dilation2-remove-center'],
-                                            device=device, seed=3)
+    (x, offset, mask), params = make_inputs(
+        CASES['stride2-dilation2-remove-center'], device=device, seed=3
+    )
 
     inputs = [t.requires_grad_() for t in (x, offset, mask)]
     assert torch.autograd.gradcheck(kernel_autograd(params), inputs, eps=1e-6, atol=1e-6)
@@ -146,8 +161,9 @@ def test_backward_with_more_threads_than_images_and_groups():
             grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
             _, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
             for grad, expected in zip(grads, expected_grads):
-                torch.testing.assert_close(grad.double(), expected, rtol=tol,
-                                           atol=tol * expected.abs().max())
+                torch.testing.assert_close(
+                    grad.double(), expected, rtol=tol, atol=tol * expected.abs().max()
+                )
     finally:
         torch.set_num_threads(threads)
 
@@ -200,28 +216,40 @@ def test_bad_arguments_raise_clear_errors():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
-@pytest.mark.parametrize('dtype', [torch.float64, torch.float32, torch.bfloat16, torch.float16],
-                         ids=['float64', 'float32', 'bfloat16', 'float16'])
+@pytest.mark.parametrize(
+    'dtype',
+    [torch.float64, torch.float32, torch.bfloat16, torch.float16],
+    ids=['float64', 'float32', 'bfloat16', 'float16'],
+)
 def test_cuda_matches_cpu_kernel_on_model_shapes(dtype):
     """Shapes too big for the naive loops (the CPU kernel is checked against them above)."""
-    tolerance = {torch.float64: 1e-10, torch.float32: 1e-4, torch.bfloat16: 3e-2,
-                 torch.float16: 4e-3}[dtype]
-    for case in [(2, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 4, 16, 1.0, False),
-                 (3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 10, 32, 2.0, True),
-                 (1, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 3, 24, 1.0, False)]:
+    tolerance = {
+        torch.float64: 1e-10,
+        torch.float32: 1e-4,
+        torch.bfloat16: 3e-2,
+        torch.float16: 4e-3,
+    }[dtype]
+    for case in [
+        (2, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 4, 16, 1.0, False),
+        (3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 10, 32, 2.0, True),
+        (1, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 3, 24, 1.0, False),
+    ]:
         (x, offset, mask), params = make_inputs(case, seed=7)
-        grad_output = torch.randn(x.shape[0], *offset.shape[1:3], x.shape[3],
-                                  generator=torch.Generator().manual_seed(8))
+        grad_output = torch.randn(
+            x.shape[0], *offset.shape[1:3], x.shape[3], generator=torch.Generator().manual_seed(8)
+        )
         # Both devices see the same rounded values, so only the arithmetic differs.
         rounded = [t.to(dtype) for t in (x, offset, mask, grad_output)]
         exact = [t.double() for t in rounded]
-        expected = [ops.dcnv3_forward(*exact[:3], *params),
-                    *ops.dcnv3_backward(*exact, *params)]
+        expected = [ops.dcnv3_forward(*exact[:3], *params), *ops.dcnv3_backward(*exact, *params)]
         cuda = [t.cuda() for t in rounded]
-        actual = [ops.dcnv3_forward(*cuda[:3], *params),
-                  *ops.dcnv3_backward(*cuda, *params)]
+        actual = [ops.dcnv3_forward(*cuda[:3], *params), *ops.dcnv3_backward(*cuda, *params)]
         for name, got, want in zip(('output', 'input', 'offset', 'mask'), actual, expected):
             assert got.dtype == dtype, name
-            torch.testing.assert_close(got.double().cpu(), want, rtol=tolerance,
-                                       atol=tolerance * want.abs().max(),
-                                       msg=lambda m, name=name: f'{name} ({case}): {m}')
+            torch.testing.assert_close(
+                got.double().cpu(),
+                want,
+                rtol=tolerance,
+                atol=tolerance * want.abs().max(),
+                msg=lambda m, name=name: f'{name} ({case}): {m}',
+            )

@@ -1,4 +1,5 @@
 """tools/benchmark_dcnv3.py: traffic model, argument checks and a smoke run."""
+
 import importlib.util
 import os
 import subprocess
@@ -34,13 +35,16 @@ def test_compulsory_bytes_stage1(benchmark):
     assert forward_backward - forward == pixels * (2 * (64 + 4 * 27) + 64) * 4
 
 
-@pytest.mark.parametrize('argv, message', [
-    (['--shapes', 's1,s9'], 'unknown'),
-    (['--threads', 'two'], 'comma-separated integers'),
-    (['--threads', '0'], '--threads must be >= 1'),
-    (['--batch', '0'], '--batch must be >= 1'),
-    (['--dtype', 'float32,int8'], "--dtype: unknown ['int8']"),
-])
+@pytest.mark.parametrize(
+    'argv, message',
+    [
+        (['--shapes', 's1,s9'], 'unknown'),
+        (['--threads', 'two'], 'comma-separated integers'),
+        (['--threads', '0'], '--threads must be >= 1'),
+        (['--batch', '0'], '--batch must be >= 1'),
+        (['--dtype', 'float32,int8'], "--dtype: unknown ['int8']"),
+    ],
+)
 def test_bad_arguments(benchmark, capsys, argv, message):
     with pytest.raises(SystemExit):
         benchmark.parse_args(argv)
@@ -49,29 +53,46 @@ def test_bad_arguments(benchmark, capsys, argv, message):
 
 def test_goal_report_reads_the_measured_rows(benchmark):
     def row(shape, dtype, ref_fwd_bwd, ours_fwd_bwd, ours_fwd, fwd_gbs):
-        return dict(shape=shape, label=f'{shape} 64x', batch=64, dtype=dtype, threads=None,
-                    copy_gbs=1000.0, fwd_gbs=fwd_gbs, fwd_bwd_gbs=0.0, max_diff=0.0,
-                    ref={'fwd': 1.0, 'fwd_bwd': ref_fwd_bwd},
-                    ours={'fwd': ours_fwd, 'fwd_bwd': ours_fwd_bwd})
+        return dict(
+            shape=shape,
+            label=f'{shape} 64x',
+            batch=64,
+            dtype=dtype,
+            threads=None,
+            copy_gbs=1000.0,
+            fwd_gbs=fwd_gbs,
+            fwd_bwd_gbs=0.0,
+            max_diff=0.0,
+            ref={'fwd': 1.0, 'fwd_bwd': ref_fwd_bwd},
+            ours={'fwd': ours_fwd, 'fwd_bwd': ours_fwd_bwd},
+        )
 
-    rows = [row('s1', 'float32', 50.0, 2.0, 1.0, 600.0),   # 25x, 60% of copy
-            row('s1', 'float16', 50.0, 1.0, 0.8, 400.0),   # 50x, 40%, 0.8x fp32 time
-            row('s4', 'float32', 30.0, 2.0, 0.5, 10.0),    # 15x: the lowest
-            row('s4', 'float16', 30.0, 1.0, 0.6, 10.0)]    # 1.2x the fp32 time
+    rows = [
+        row('s1', 'float32', 50.0, 2.0, 1.0, 600.0),  # 25x, 60% of copy
+        row('s1', 'float16', 50.0, 1.0, 0.8, 400.0),  # 50x, 40%, 0.8x fp32 time
+        row('s4', 'float32', 30.0, 2.0, 0.5, 10.0),  # 15x: the lowest
+        row('s4', 'float16', 30.0, 1.0, 0.6, 10.0),
+    ]  # 1.2x the fp32 time
     lines = benchmark.goal_report(rows, 'cuda')
-    assert lines[1] == ('- fwd+bwd >= 20x the reference on every shape: NOT reached '
-                        '(lowest 15.0x: s4 64x float32)')
+    assert lines[1] == (
+        '- fwd+bwd >= 20x the reference on every shape: NOT reached (lowest 15.0x: s4 64x float32)'
+    )
     assert lines[2] == '- s1 float32 fwd >= 50% of copy bandwidth: reached (60%)'
     assert lines[3] == '- s1 float16 fwd >= 50% of copy bandwidth: NOT reached (40%)'
-    assert lines[4] == ('- float16 fwd no slower than float32: NOT reached '
-                        '(slowest 1.20x the float32 time: s4 64x)')
+    assert lines[4] == (
+        '- float16 fwd no slower than float32: NOT reached (slowest 1.20x the float32 time: s4 64x)'
+    )
     assert len(lines) == 5  # no bfloat16 rows, no bfloat16 line
 
 
 def test_quick_run_prints_table():
     result = subprocess.run(
         [sys.executable, SCRIPT, '--quick', '--shapes', 's4', '--threads', '1'],
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith('shape (NxHxWxC)') for line in lines)
@@ -84,12 +105,18 @@ def test_quick_run_prints_table():
 
 def test_softmax_fusion_table():
     result = subprocess.run(
-        [sys.executable, SCRIPT, '--quick', '--shapes', 's4', '--threads', '1',
-         '--softmax-fusion'], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        [sys.executable, SCRIPT, '--quick', '--shapes', 's4', '--threads', '1', '--softmax-fusion'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    header = lines.index('shape | dtype | threads | separate fwd ms | fused fwd ms | speed-up | '
-                         'separate f+b ms | fused f+b ms | speed-up')
+    header = lines.index(
+        'shape | dtype | threads | separate fwd ms | fused fwd ms | speed-up | '
+        'separate f+b ms | fused f+b ms | speed-up'
+    )
     cells = [c.strip() for c in lines[header + 2].split('|')]
     assert cells[:3] == ['s4 1x7x7x512 G32', 'float32', '1']
     separate, fused, speedup = float(cells[3]), float(cells[4]), float(cells[5].rstrip('x'))

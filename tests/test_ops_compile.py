@@ -1,4 +1,5 @@
 """torch.compile / torch.library integration of the compiled op (CPU)."""
+
 import copy
 
 import pytest
@@ -31,20 +32,34 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize('cfg', [
-    DCNv3Config(),
-    DCNv3Config(kernel_h=3, kernel_w=5, stride_h=2, pad_w=2, dilation_h=2, remove_center=True,
-                offset_scale=2.0),
-], ids=['base', 'asymmetric'])
+@pytest.mark.parametrize(
+    'cfg',
+    [
+        DCNv3Config(),
+        DCNv3Config(
+            kernel_h=3,
+            kernel_w=5,
+            stride_h=2,
+            pad_w=2,
+            dilation_h=2,
+            remove_center=True,
+            offset_scale=2.0,
+        ),
+    ],
+    ids=['base', 'asymmetric'],
+)
 def test_opcheck(cfg):
     """Schema, fake kernel and autograd registration agree with the real kernels."""
     input, offset, mask = make_inputs(cfg, 2, 7, 6, dtype=torch.float64)
     args = (input.requires_grad_(), offset.requires_grad_(), mask.requires_grad_(), *cfg.args)
     torch.library.opcheck(torch.ops.ops_dcnv3.dcnv3_forward.default, args)
-    grad_output = torch.randn(input.shape[0], *cfg.output_size(7, 6), cfg.channels,
-                              dtype=torch.float64)
-    torch.library.opcheck(torch.ops.ops_dcnv3.dcnv3_backward.default,
-                          (input.detach(), offset.detach(), mask.detach(), grad_output, *cfg.args))
+    grad_output = torch.randn(
+        input.shape[0], *cfg.output_size(7, 6), cfg.channels, dtype=torch.float64
+    )
+    torch.library.opcheck(
+        torch.ops.ops_dcnv3.dcnv3_backward.default,
+        (input.detach(), offset.detach(), mask.detach(), grad_output, *cfg.args),
+    )
 
 
 def test_module_compiles_fullgraph_inductor():
@@ -62,12 +77,15 @@ def test_module_compiles_fullgraph_inductor():
 
 def test_functional_compiles_with_dynamic_shapes():
     cfg = DCNv3Config(stride_h=2, stride_w=2)
-    compiled = torch.compile(lambda i, o, m: dcnv3(i, o, m, *cfg.args), fullgraph=True,
-                             dynamic=True, backend='aot_eager')
+    compiled = torch.compile(
+        lambda i, o, m: dcnv3(i, o, m, *cfg.args), fullgraph=True, dynamic=True, backend='aot_eager'
+    )
     for size in ((6, 7), (9, 5)):
         input, offset, mask = make_inputs(cfg, 3, *size, dtype=torch.float64)
-        torch.testing.assert_close(compiled(input, offset, mask),
-                                   dcnv3(input, offset, mask, *cfg.args), atol=0, rtol=0)
+        torch.testing.assert_close(
+            compiled(input, offset, mask), dcnv3(input, offset, mask, *cfg.args), atol=0, rtol=0
+        )
     explanation = torch._dynamo.explain(lambda i, o, m: dcnv3(i, o, m, *cfg.args))(
-        input, offset, mask)
+        input, offset, mask
+    )
     assert explanation.graph_break_count == 0

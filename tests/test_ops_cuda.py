@@ -6,6 +6,7 @@ the largest absolute error relative to the largest reference magnitude:
 float16 output 2e-3 and gradients 1e-2; bfloat16 output 1e-2 and gradients 3e-2
 (float16 keeps 11 significant bits, bfloat16 8; gradients add accumulation error).
 """
+
 import functools
 
 import pytest
@@ -18,12 +19,23 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a C
 
 CONFIGS = {
     'base': DCNv3Config(),
-    'k5_s2_d2_p0_rc_scale2_cg12': DCNv3Config(kernel_h=5, kernel_w=5, stride_h=2, stride_w=2,
-                                               pad_h=0, pad_w=0, dilation_h=2, dilation_w=2,
-                                               group=2, group_channels=12, offset_scale=2.0,
-                                               remove_center=True),
-    'k3x5_s1x2_asymmetric': DCNv3Config(kernel_h=3, kernel_w=5, stride_w=2, pad_w=0,
-                                         dilation_h=2, group=4),
+    'k5_s2_d2_p0_rc_scale2_cg12': DCNv3Config(
+        kernel_h=5,
+        kernel_w=5,
+        stride_h=2,
+        stride_w=2,
+        pad_h=0,
+        pad_w=0,
+        dilation_h=2,
+        dilation_w=2,
+        group=2,
+        group_channels=12,
+        offset_scale=2.0,
+        remove_center=True,
+    ),
+    'k3x5_s1x2_asymmetric': DCNv3Config(
+        kernel_h=3, kernel_w=5, stride_w=2, pad_w=0, dilation_h=2, group=4
+    ),
     'cg32': DCNv3Config(group=3, group_channels=32),
     'cg7': DCNv3Config(group=2, group_channels=7),
     # InternImage-XL stage 4 has 96 groups: more threads than one block may hold if a
@@ -42,8 +54,9 @@ def test_matches_reference(name, dtype, tol):
     ref_out, ref_grads, _ = forward_backward(dcnv3_reference, input, offset, mask, cfg, grad_output)
     torch.testing.assert_close(out, ref_out, atol=tol, rtol=tol)
     for grad_name, grad, ref_grad in zip(('input', 'offset', 'mask'), grads, ref_grads):
-        torch.testing.assert_close(grad, ref_grad, atol=tol, rtol=tol,
-                                   msg=lambda m, n=grad_name: f'grad of {n}: {m}')
+        torch.testing.assert_close(
+            grad, ref_grad, atol=tol, rtol=tol, msg=lambda m, n=grad_name: f'grad of {n}: {m}'
+        )
 
 
 @pytest.mark.parametrize('dtype', list(BOUNDS), ids=str)
@@ -54,12 +67,14 @@ def test_reduced_precision_within_bound(name, dtype):
     # Rounded to half precision, random offsets often become integers, and a location on the
     # integer grid sits on a kink of bilinear interpolation where the reference (through
     # grid_sample's normalised coordinates) may take the other one-sided derivative.
-    input, offset, mask = make_inputs(cfg, 2, 12, 11, dtype=dtype, device='cuda',
-                                      fractional_offsets=0.3)
+    input, offset, mask = make_inputs(
+        cfg, 2, 12, 11, dtype=dtype, device='cuda', fractional_offsets=0.3
+    )
     out, grads, grad_output = forward_backward(dcnv3, input, offset, mask, cfg)
     assert out.dtype == dtype and all(g.dtype == dtype for g in grads)
-    ref_out, ref_grads, _ = forward_backward(dcnv3_reference, input.double(), offset.double(),
-                                             mask.double(), cfg, grad_output.double())
+    ref_out, ref_grads, _ = forward_backward(
+        dcnv3_reference, input.double(), offset.double(), mask.double(), cfg, grad_output.double()
+    )
     assert max_relative_error(out, ref_out) <= output_bound
     for grad_name, grad, ref_grad in zip(('input', 'offset', 'mask'), grads, ref_grads):
         assert max_relative_error(grad, ref_grad) <= grad_bound, grad_name
@@ -71,14 +86,22 @@ def test_fused_softmax_matches_reference(name, dtype, tol):
     cfg = CONFIGS[name]
     input, offset, mask = make_inputs(cfg, 3, 12, 11, dtype=dtype, device='cuda')
     logits = 2 * torch.log(mask)
-    out, grads, grad_output = forward_backward(functools.partial(dcnv3, softmax_mask=True),
-                                               input, offset, logits, cfg)
-    ref_out, ref_grads, _ = forward_backward(functools.partial(dcnv3_reference, softmax_mask=True),
-                                             input, offset, logits, cfg, grad_output)
+    out, grads, grad_output = forward_backward(
+        functools.partial(dcnv3, softmax_mask=True), input, offset, logits, cfg
+    )
+    ref_out, ref_grads, _ = forward_backward(
+        functools.partial(dcnv3_reference, softmax_mask=True),
+        input,
+        offset,
+        logits,
+        cfg,
+        grad_output,
+    )
     torch.testing.assert_close(out, ref_out, atol=tol, rtol=tol)
     for grad_name, grad, ref_grad in zip(('input', 'offset', 'mask logits'), grads, ref_grads):
-        torch.testing.assert_close(grad, ref_grad, atol=tol, rtol=tol,
-                                   msg=lambda m, n=grad_name: f'grad of {n}: {m}')
+        torch.testing.assert_close(
+            grad, ref_grad, atol=tol, rtol=tol, msg=lambda m, n=grad_name: f'grad of {n}: {m}'
+        )
 
 
 @pytest.mark.parametrize('batch, im2col_step', [(0, 64), (1, 64), (5, 2)])

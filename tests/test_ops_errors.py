@@ -1,4 +1,5 @@
 """Bad arguments raise clear errors that name the argument."""
+
 import pytest
 import torch
 
@@ -23,30 +24,70 @@ BAD_INPUTS = [
     ('input_rank', dict(input=torch.rand(5, 6, 8)), ValueError, 'input must be a 4-D'),
     ('offset_rank', dict(offset=torch.rand(2, 5, 6, 18, 2)), ValueError, 'offset must be a 4-D'),
     ('mask_rank', dict(mask=torch.rand(2, 30, 18)), ValueError, 'mask must be a 4-D'),
-    ('input_int_dtype', dict(input=torch.ones(2, 5, 6, 8, dtype=torch.int64)), TypeError,
-     'input must be a floating-point'),
-    ('offset_dtype', dict(offset=torch.rand(2, 5, 6, 36, dtype=torch.float64)), TypeError,
-     r'offset must have the dtype of input \(torch.float32\)'),
-    ('mask_dtype', dict(mask=torch.rand(2, 5, 6, 18, dtype=torch.float64)), TypeError,
-     'mask must have the dtype of input'),
-    ('offset_device', dict(offset=torch.empty(2, 5, 6, 36, device='meta')), ValueError,
-     'offset must be on the device of input'),
-    ('mask_device', dict(mask=torch.empty(2, 5, 6, 18, device='meta')), ValueError,
-     'mask must be on the device of input'),
-    ('offset_channels', dict(offset=torch.rand(2, 5, 6, 18)), ValueError,
-     r'offset must have shape \(N, H_out, W_out, group \* K \* 2\) = \(2, 5, 6, 36\)'),
-    ('mask_channels', dict(mask=torch.rand(2, 5, 6, 9)), ValueError,
-     r'mask must have shape .* = \(2, 5, 6, 18\), got \(2, 5, 6, 9\)'),
+    (
+        'input_int_dtype',
+        dict(input=torch.ones(2, 5, 6, 8, dtype=torch.int64)),
+        TypeError,
+        'input must be a floating-point',
+    ),
+    (
+        'offset_dtype',
+        dict(offset=torch.rand(2, 5, 6, 36, dtype=torch.float64)),
+        TypeError,
+        r'offset must have the dtype of input \(torch.float32\)',
+    ),
+    (
+        'mask_dtype',
+        dict(mask=torch.rand(2, 5, 6, 18, dtype=torch.float64)),
+        TypeError,
+        'mask must have the dtype of input',
+    ),
+    (
+        'offset_device',
+        dict(offset=torch.empty(2, 5, 6, 36, device='meta')),
+        ValueError,
+        'offset must be on the device of input',
+    ),
+    (
+        'mask_device',
+        dict(mask=torch.empty(2, 5, 6, 18, device='meta')),
+        ValueError,
+        'mask must be on the device of input',
+    ),
+    (
+        'offset_channels',
+        dict(offset=torch.rand(2, 5, 6, 18)),
+        ValueError,
+        r'offset must have shape \(N, H_out, W_out, group \* K \* 2\) = \(2, 5, 6, 36\)',
+    ),
+    (
+        'mask_channels',
+        dict(mask=torch.rand(2, 5, 6, 9)),
+        ValueError,
+        r'mask must have shape .* = \(2, 5, 6, 18\), got \(2, 5, 6, 9\)',
+    ),
     ('offset_batch', dict(offset=torch.rand(1, 5, 6, 36)), ValueError, 'offset must have shape'),
     ('mask_batch', dict(mask=torch.rand(3, 5, 6, 18)), ValueError, 'mask must have shape'),
     ('offset_spatial', dict(offset=torch.rand(2, 6, 5, 36)), ValueError, 'offset must have shape'),
     ('mask_spatial', dict(mask=torch.rand(2, 5, 5, 18)), ValueError, 'mask must have shape'),
-    ('offset_for_other_stride', dict(stride_h=2), ValueError,
-     r'offset must have shape .*\(2, 3, 6, 36\)'),
-    ('channels_vs_group', dict(group=3), ValueError,
-     r'input channels \(8\) must equal group \* group_channels = 3 \* 4 = 12'),
-    ('channels_vs_group_channels', dict(group_channels=3), ValueError,
-     r'input channels \(8\) must equal group \* group_channels'),
+    (
+        'offset_for_other_stride',
+        dict(stride_h=2),
+        ValueError,
+        r'offset must have shape .*\(2, 3, 6, 36\)',
+    ),
+    (
+        'channels_vs_group',
+        dict(group=3),
+        ValueError,
+        r'input channels \(8\) must equal group \* group_channels = 3 \* 4 = 12',
+    ),
+    (
+        'channels_vs_group_channels',
+        dict(group_channels=3),
+        ValueError,
+        r'input channels \(8\) must equal group \* group_channels',
+    ),
     ('kernel_h_zero', dict(kernel_h=0), ValueError, 'kernel_h must be >= 1, got 0'),
     ('kernel_w_negative', dict(kernel_w=-3), ValueError, 'kernel_w must be >= 1, got -3'),
     ('kernel_h_float', dict(kernel_h=3.0), TypeError, 'kernel_h must be an int, got float'),
@@ -65,17 +106,28 @@ BAD_INPUTS = [
     ('offset_scale_nan', dict(offset_scale=float('nan')), TypeError, 'offset_scale must be'),
     ('remove_center_value', dict(remove_center=2), TypeError, 'remove_center must be a bool'),
     ('softmax_mask_value', dict(softmax_mask='yes'), TypeError, 'softmax_mask must be a bool'),
-    ('remove_center_even_kernel', dict(kernel_h=2, kernel_w=3, remove_center=True), ValueError,
-     'remove_center requires odd kernel_h and kernel_w'),
-    ('input_too_small', dict(input=torch.rand(2, 1, 6, 8), pad_h=0), ValueError,
-     r'input spatial size \(H, W\) = \(1, 6\) is too small'),
+    (
+        'remove_center_even_kernel',
+        dict(kernel_h=2, kernel_w=3, remove_center=True),
+        ValueError,
+        'remove_center requires odd kernel_h and kernel_w',
+    ),
+    (
+        'input_too_small',
+        dict(input=torch.rand(2, 1, 6, 8), pad_h=0),
+        ValueError,
+        r'input spatial size \(H, W\) = \(1, 6\) is too small',
+    ),
     ('dilation_too_large', dict(dilation_w=4), ValueError, 'input spatial size'),
 ]
 
 
 @pytest.mark.parametrize('op', [dcnv3, dcnv3_reference], ids=['dcnv3', 'reference'])
-@pytest.mark.parametrize('changes, error, pattern', [case[1:] for case in BAD_INPUTS],
-                         ids=[case[0] for case in BAD_INPUTS])
+@pytest.mark.parametrize(
+    'changes, error, pattern',
+    [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS],
+)
 def test_bad_input(op, changes, error, pattern):
     args = valid_args()
     args.update(changes)
@@ -89,10 +141,14 @@ def test_valid_arguments_pass():
     assert dcnv3(**args).shape == dcnv3_reference(**args).shape == (2, 5, 6, 8)
 
 
-@pytest.mark.parametrize('dtype, error, pattern', [
-    (torch.int32, TypeError, 'input must be a floating-point'),
-    (torch.float8_e4m3fn, TypeError, 'float8_e4m3fn is not supported by the compiled DCNv3 op'),
-], ids=['int32', 'float8'])
+@pytest.mark.parametrize(
+    'dtype, error, pattern',
+    [
+        (torch.int32, TypeError, 'input must be a floating-point'),
+        (torch.float8_e4m3fn, TypeError, 'float8_e4m3fn is not supported by the compiled DCNv3 op'),
+    ],
+    ids=['int32', 'float8'],
+)
 def test_dtype_without_kernel(dtype, error, pattern):
     args = valid_args()
     for name in ('input', 'offset', 'mask'):
@@ -107,8 +163,11 @@ def test_fused_softmax_point_limit_is_the_compiled_op_s():
     offset = torch.zeros(1, 9, 9, 2 * 81)
     logits = torch.zeros(1, 9, 9, 81)
     args = (9, 9, 1, 1, 4, 4, 1, 1, 1, 2, 1.0, 1, False)
-    with pytest.raises(ValueError, match='softmax_mask=True supports at most 64 sampling points '
-                       'per group in the compiled op, got 81'):
+    with pytest.raises(
+        ValueError,
+        match='softmax_mask=True supports at most 64 sampling points '
+        'per group in the compiled op, got 81',
+    ):
         dcnv3(input, offset, logits, *args, softmax_mask=True)
     out = dcnv3_reference(input, offset, logits, *args, softmax_mask=True)
     uniform = torch.full_like(logits, 1 / 81)

@@ -6,9 +6,9 @@ other offset points far outside). That pixel's inputs lie past element 2**31, so
 index anywhere on the path would read the wrong place or fault. Its result is compared with
 the naive definition evaluated on a 4 x 4 crop. Skipped where the memory is not free.
 """
+
 import pytest
 import torch
-
 from dcnv3_naive import naive_dcnv3
 
 _C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
@@ -29,11 +29,16 @@ def free_bytes(device):
     return 0
 
 
-@pytest.mark.parametrize('device', [
-    'cpu',
-    pytest.param('cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                  reason='needs a CUDA GPU')),
-])
+@pytest.mark.parametrize(
+    'device',
+    [
+        'cpu',
+        pytest.param(
+            'cuda',
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU'),
+        ),
+    ],
+)
 def test_forward_indexes_past_2_pow_31(device):
     if free_bytes(device) < NEEDED_BYTES:
         pytest.skip(f'needs {NEEDED_BYTES / 2**30:.0f} GiB free on {device}')
@@ -66,4 +71,4 @@ def test_forward_indexes_past_2_pow_31(device):
     torch.testing.assert_close(got, expected, rtol=3e-2, atol=3e-2 * scale)
     # Pixels whose samples all leave the image are exact zeros, at both ends of the output.
     assert torch.count_nonzero(out[0, :2]) == 0
-    assert torch.count_nonzero(out[-1, -CROP - 2:-CROP]) == 0
+    assert torch.count_nonzero(out[-1, -CROP - 2 : -CROP]) == 0

@@ -1,4 +1,5 @@
 """The DCNv3 module: parameter layout, initial behaviour, compiled vs reference path."""
+
 import copy
 
 import pytest
@@ -8,9 +9,18 @@ import torch.nn.functional as F
 from ops_dcnv3 import DCNv3, build_norm_layer, dcnv3_reference
 
 BASE_KEYS = {
-    'dw_conv.0.weight', 'dw_conv.0.bias', 'dw_conv.1.1.weight', 'dw_conv.1.1.bias',
-    'offset.weight', 'offset.bias', 'mask.weight', 'mask.bias', 'input_proj.weight',
-    'input_proj.bias', 'output_proj.weight', 'output_proj.bias'
+    'dw_conv.0.weight',
+    'dw_conv.0.bias',
+    'dw_conv.1.1.weight',
+    'dw_conv.1.1.bias',
+    'offset.weight',
+    'offset.bias',
+    'mask.weight',
+    'mask.bias',
+    'input_proj.weight',
+    'input_proj.bias',
+    'output_proj.weight',
+    'output_proj.bias',
 }
 
 
@@ -26,8 +36,9 @@ def randomise(module, seed=0):
 @pytest.mark.parametrize('center_feature_scale', [False, True])
 @pytest.mark.parametrize('remove_center', [False, True])
 def test_state_dict_layout(center_feature_scale, remove_center):
-    module = DCNv3(channels=32, group=4, center_feature_scale=center_feature_scale,
-                   remove_center=remove_center)
+    module = DCNv3(
+        channels=32, group=4, center_feature_scale=center_feature_scale, remove_center=remove_center
+    )
     expected = set(BASE_KEYS)
     if center_feature_scale:
         expected |= {'center_feature_scale_proj_weight', 'center_feature_scale_proj_bias'}
@@ -39,17 +50,24 @@ def test_state_dict_layout(center_feature_scale, remove_center):
     assert state['dw_conv.0.weight'].shape == (32, 1, 3, 3)
     if center_feature_scale:
         assert state['center_feature_scale_proj_weight'].shape == (4, 32)
-        assert state['center_feature_scale_proj_bias'].shape == (4, )
+        assert state['center_feature_scale_proj_bias'].shape == (4,)
 
 
 def test_initialisation():
     module = DCNv3(channels=16, group=2, center_feature_scale=True)
-    for name in ('offset.weight', 'offset.bias', 'mask.weight', 'mask.bias', 'input_proj.bias',
-                 'output_proj.bias', 'center_feature_scale_proj_weight',
-                 'center_feature_scale_proj_bias'):
+    for name in (
+        'offset.weight',
+        'offset.bias',
+        'mask.weight',
+        'mask.bias',
+        'input_proj.bias',
+        'output_proj.bias',
+        'center_feature_scale_proj_weight',
+        'center_feature_scale_proj_bias',
+    ):
         assert torch.count_nonzero(module.state_dict()[name]) == 0, name
     assert torch.count_nonzero(module.input_proj.weight) > 0
-    bound = (6 / (16 + 16))**0.5  # xavier-uniform
+    bound = (6 / (16 + 16)) ** 0.5  # xavier-uniform
     assert module.input_proj.weight.abs().max() <= bound
 
 
@@ -65,17 +83,20 @@ def test_initial_module_is_projected_box_filter(use_reference):
 
 
 def test_center_feature_scale_gate():
-    module = randomise(DCNv3(channels=8, group=2, center_feature_scale=True,
-                             use_reference=True).double())
+    module = randomise(
+        DCNv3(channels=8, group=2, center_feature_scale=True, use_reference=True).double()
+    )
     x = torch.randn(1, 4, 5, 8, dtype=torch.float64)
     # The formula written out: y = core * (1 - s) + v * s, s = sigmoid(W q + b) per group.
     value = module.input_proj(x)
     query = module.dw_conv(x.permute(0, 3, 1, 2))
     mask = F.softmax(module.mask(query).view(1, 4, 5, 2, 9), dim=-1).flatten(3)
-    core = dcnv3_reference(value, module.offset(query), mask, 3, 3, 1, 1, 1, 1, 1, 1, 2, 4, 1.0,
-                           256, False)
-    gate = torch.sigmoid(query @ module.center_feature_scale_proj_weight.T
-                         + module.center_feature_scale_proj_bias)  # (N, H, W, G)
+    core = dcnv3_reference(
+        value, module.offset(query), mask, 3, 3, 1, 1, 1, 1, 1, 1, 2, 4, 1.0, 256, False
+    )
+    gate = torch.sigmoid(
+        query @ module.center_feature_scale_proj_weight.T + module.center_feature_scale_proj_bias
+    )  # (N, H, W, G)
     scale = gate[..., [0, 0, 0, 0, 1, 1, 1, 1]]
     expected = module.output_proj(core * (1 - scale) + value * scale)
     torch.testing.assert_close(module(x), expected, atol=1e-12, rtol=1e-12)
@@ -91,10 +112,12 @@ MODULE_VARIANTS = {
     'center_feature_scale': dict(channels=32, group=2, center_feature_scale=True),
     'remove_center': dict(channels=32, group=2, remove_center=True),
     'stride2': dict(channels=32, group=4, stride=2),
-    'kernel5_dw3_offset_scale2': dict(channels=32, group=2, kernel_size=5, pad=2, dw_kernel_size=3,
-                                      offset_scale=2.0),
-    'dilation2_relu_bn': dict(channels=16, group=1, dilation=2, pad=2, act_layer='ReLU',
-                              norm_layer='BN'),
+    'kernel5_dw3_offset_scale2': dict(
+        channels=32, group=2, kernel_size=5, pad=2, dw_kernel_size=3, offset_scale=2.0
+    ),
+    'dilation2_relu_bn': dict(
+        channels=16, group=1, dilation=2, pad=2, act_layer='ReLU', norm_layer='BN'
+    ),
 }
 
 
@@ -114,8 +137,13 @@ def test_compiled_matches_reference_path(name):
     torch.testing.assert_close(out, ref_out, atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(grad_x, ref_grad_x, atol=1e-10, rtol=1e-10)
     for param_name, grad in grads.items():
-        torch.testing.assert_close(grad, ref_grads[param_name], atol=1e-10, rtol=1e-10,
-                                   msg=lambda m, n=param_name: f'{n}: {m}')
+        torch.testing.assert_close(
+            grad,
+            ref_grads[param_name],
+            atol=1e-10,
+            rtol=1e-10,
+            msg=lambda m, n=param_name: f'{n}: {m}',
+        )
     if compiled.stride == 2:
         assert out.shape == (2, 4, 3, compiled.channels)
 
@@ -153,12 +181,16 @@ def test_build_norm_layer_layouts():
     x = torch.randn(2, 4, 3, 5)  # channels-first, C=4
     ln = build_norm_layer(4, 'LN', 'channels_first', 'channels_first')
     assert [type(m).__name__ for m in ln] == ['to_channels_last', 'LayerNorm', 'to_channels_first']
-    torch.testing.assert_close(ln(x), F.layer_norm(x.permute(0, 2, 3, 1), (4, ), eps=1e-6)
-                               .permute(0, 3, 1, 2))
+    torch.testing.assert_close(
+        ln(x), F.layer_norm(x.permute(0, 2, 3, 1), (4,), eps=1e-6).permute(0, 3, 1, 2)
+    )
     bn = build_norm_layer(4, 'BN', 'channels_last', 'channels_last').eval()
-    assert [type(m).__name__ for m in bn] == ['to_channels_first', 'BatchNorm2d',
-                                              'to_channels_last']
-    torch.testing.assert_close(bn(x.permute(0, 2, 3, 1)), x.permute(0, 2, 3, 1) / (1 + 1e-5)**0.5)
+    assert [type(m).__name__ for m in bn] == [
+        'to_channels_first',
+        'BatchNorm2d',
+        'to_channels_last',
+    ]
+    torch.testing.assert_close(bn(x.permute(0, 2, 3, 1)), x.permute(0, 2, 3, 1) / (1 + 1e-5) ** 0.5)
     with pytest.raises(ValueError, match='in_format'):
         build_norm_layer(4, 'LN', 'nchw')
 

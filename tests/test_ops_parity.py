@@ -1,4 +1,5 @@
 """The compiled op (CPU kernels) against dcnv3_reference: outputs and gradients."""
+
 import functools
 
 import pytest
@@ -22,15 +23,42 @@ CONFIGS = {
     'cg32': DCNv3Config(group=1, group_channels=32),
     'cg12': DCNv3Config(group=3, group_channels=12),
     'cg7': DCNv3Config(group=2, group_channels=7),
-    'k5_s2_d2_p0_rc_scale2_cg12': DCNv3Config(kernel_h=5, kernel_w=5, stride_h=2, stride_w=2,
-                                               pad_h=0, pad_w=0, dilation_h=2, dilation_w=2,
-                                               group=2, group_channels=12, offset_scale=2.0,
-                                               remove_center=True),
-    'k3x5_s1x2_p1x0_d2x1': DCNv3Config(kernel_h=3, kernel_w=5, stride_h=1, stride_w=2, pad_h=1,
-                                        pad_w=0, dilation_h=2, dilation_w=1, group=4,
-                                        group_channels=16),
-    'k5x3_rc_cg32_scale2': DCNv3Config(kernel_h=5, kernel_w=3, pad_h=2, pad_w=1, group=2,
-                                        group_channels=32, remove_center=True, offset_scale=2.0),
+    'k5_s2_d2_p0_rc_scale2_cg12': DCNv3Config(
+        kernel_h=5,
+        kernel_w=5,
+        stride_h=2,
+        stride_w=2,
+        pad_h=0,
+        pad_w=0,
+        dilation_h=2,
+        dilation_w=2,
+        group=2,
+        group_channels=12,
+        offset_scale=2.0,
+        remove_center=True,
+    ),
+    'k3x5_s1x2_p1x0_d2x1': DCNv3Config(
+        kernel_h=3,
+        kernel_w=5,
+        stride_h=1,
+        stride_w=2,
+        pad_h=1,
+        pad_w=0,
+        dilation_h=2,
+        dilation_w=1,
+        group=4,
+        group_channels=16,
+    ),
+    'k5x3_rc_cg32_scale2': DCNv3Config(
+        kernel_h=5,
+        kernel_w=3,
+        pad_h=2,
+        pad_w=1,
+        group=2,
+        group_channels=32,
+        remove_center=True,
+        offset_scale=2.0,
+    ),
 }
 
 
@@ -39,8 +67,9 @@ def assert_matches_reference(cfg, input, offset, mask, atol, rtol):
     ref_out, ref_grads, _ = forward_backward(dcnv3_reference, input, offset, mask, cfg, grad_output)
     torch.testing.assert_close(out, ref_out, atol=atol, rtol=rtol)
     for name, grad, ref_grad in zip(('input', 'offset', 'mask'), grads, ref_grads):
-        torch.testing.assert_close(grad, ref_grad, atol=atol, rtol=rtol,
-                                   msg=lambda m, name=name: f'grad of {name}: {m}')
+        torch.testing.assert_close(
+            grad, ref_grad, atol=atol, rtol=rtol, msg=lambda m, name=name: f'grad of {name}: {m}'
+        )
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64], ids=str)
@@ -78,8 +107,9 @@ def test_non_contiguous_inputs():
     grad_output = torch.randn(2, out_w, out_h, cfg.channels, dtype=torch.float64).transpose(1, 2)
     assert not any(t.is_contiguous() for t in (input_nc, offset_nc, mask_nc, grad_output))
     out, grads, _ = forward_backward(dcnv3, input_nc, offset_nc, mask_nc, cfg, grad_output)
-    ref_out, ref_grads, _ = forward_backward(dcnv3_reference, input, offset, mask, cfg,
-                                             grad_output.contiguous())
+    ref_out, ref_grads, _ = forward_backward(
+        dcnv3_reference, input, offset, mask, cfg, grad_output.contiguous()
+    )
     torch.testing.assert_close(out, ref_out, atol=1e-10, rtol=1e-10)
     for grad, ref_grad in zip(grads, ref_grads):
         torch.testing.assert_close(grad, ref_grad, atol=1e-10, rtol=1e-10)
@@ -101,15 +131,23 @@ def test_fused_softmax_matches_reference(name, dtype):
     cfg = CONFIGS[name]
     input, offset, mask = make_inputs(cfg, 2, 12, 11, dtype=dtype)
     logits = 2 * torch.log(mask)  # a softmax far from uniform
-    out, grads, grad_output = forward_backward(functools.partial(dcnv3, softmax_mask=True),
-                                               input, offset, logits, cfg)
-    ref_out, ref_grads, _ = forward_backward(functools.partial(dcnv3_reference, softmax_mask=True),
-                                             input, offset, logits, cfg, grad_output)
+    out, grads, grad_output = forward_backward(
+        functools.partial(dcnv3, softmax_mask=True), input, offset, logits, cfg
+    )
+    ref_out, ref_grads, _ = forward_backward(
+        functools.partial(dcnv3_reference, softmax_mask=True),
+        input,
+        offset,
+        logits,
+        cfg,
+        grad_output,
+    )
     tol = TOLERANCES[dtype]
     torch.testing.assert_close(out, ref_out, atol=tol, rtol=tol)
     for grad_name, grad, ref_grad in zip(('input', 'offset', 'mask logits'), grads, ref_grads):
-        torch.testing.assert_close(grad, ref_grad, atol=tol, rtol=tol,
-                                   msg=lambda m, n=grad_name: f'grad of {n}: {m}')
+        torch.testing.assert_close(
+            grad, ref_grad, atol=tol, rtol=tol, msg=lambda m, n=grad_name: f'grad of {n}: {m}'
+        )
 
 
 @pytest.mark.parametrize('dtype, bound', [(torch.bfloat16, 1e-2), (torch.float16, 2e-3)], ids=str)
@@ -126,9 +164,11 @@ def test_reduced_precision_within_bound(dtype, bound):
     input, offset, mask = make_inputs(cfg, 2, 8, 8, dtype=dtype, fractional_offsets=0.3)
     out, grads, grad_output = forward_backward(dcnv3, input, offset, mask, cfg)
     assert out.dtype == dtype and all(g.dtype == dtype for g in grads)
-    ref_out, ref_grads, _ = forward_backward(dcnv3_reference, input.double(), offset.double(),
-                                             mask.double(), cfg, grad_output.double())
-    for name, value, ref in zip(('output', 'grad_input', 'grad_offset', 'grad_mask'),
-                                (out, *grads), (ref_out, *ref_grads)):
+    ref_out, ref_grads, _ = forward_backward(
+        dcnv3_reference, input.double(), offset.double(), mask.double(), cfg, grad_output.double()
+    )
+    for name, value, ref in zip(
+        ('output', 'grad_input', 'grad_offset', 'grad_mask'), (out, *grads), (ref_out, *ref_grads)
+    ):
         error = (value.double() - ref).abs().max().item()
         assert error <= bound * ref.abs().max().item(), f'{name}: max error {error}'

@@ -2,6 +2,7 @@
 
 Everything here runs without the compiled extension.
 """
+
 import math
 
 import pytest
@@ -57,23 +58,26 @@ def naive_dcnv3(input, offset, mask, cfg: DCNv3Config):
     half_x = (cfg.dilation_w * (cfg.kernel_w - 1)) // 2
     half_y = (cfg.dilation_h * (cfg.kernel_h - 1)) // 2
     # kernel grid displacements in point order k = i_x * kernel_h + i_y
-    points = [(-half_x + i_x * cfg.dilation_w, -half_y + i_y * cfg.dilation_h)
-              for i_x in range(cfg.kernel_w) for i_y in range(cfg.kernel_h)
-              if not (cfg.remove_center and i_x == cfg.kernel_w // 2 and i_y == cfg.kernel_h // 2)]
+    points = [
+        (-half_x + i_x * cfg.dilation_w, -half_y + i_y * cfg.dilation_h)
+        for i_x in range(cfg.kernel_w)
+        for i_y in range(cfg.kernel_h)
+        if not (cfg.remove_center and i_x == cfg.kernel_w // 2 and i_y == cfg.kernel_h // 2)
+    ]
     out = torch.zeros(n, out_h, out_w, cfg.channels, dtype=input.dtype)
     cg = cfg.group_channels
     for b in range(n):
         for py in range(out_h):
             for px in range(out_w):
                 for g in range(cfg.group):
-                    image = padded[b, :, :, g * cg:(g + 1) * cg]
+                    image = padded[b, :, :, g * cg : (g + 1) * cg]
                     for k, (grid_x, grid_y) in enumerate(points):
                         pair = g * len(points) * 2 + k * 2
                         dx, dy = offset[b, py, px, pair].item(), offset[b, py, px, pair + 1].item()
                         x = half_x + px * cfg.stride_w + (grid_x + dx) * cfg.offset_scale
                         y = half_y + py * cfg.stride_h + (grid_y + dy) * cfg.offset_scale
                         weight = mask[b, py, px, g * len(points) + k]
-                        out[b, py, px, g * cg:(g + 1) * cg] += weight * bilinear(image, x, y)
+                        out[b, py, px, g * cg : (g + 1) * cg] += weight * bilinear(image, x, y)
     return out
 
 
@@ -91,8 +95,9 @@ def test_zero_offset_one_hot_mask_is_shifted_copy(remove_center):
     image = torch.randn(2, 5, 6, 3, dtype=torch.float64)
     points = sampling_points(3, 3, 1, 1, remove_center).long().tolist()
     for k, (dx, dy) in enumerate(points):
-        out = dcnv3_reference(image, constant_offset(cfg, 2, 5, 6, 0, 0),
-                              one_hot_mask(cfg, 2, 5, 6, k), *cfg.args)
+        out = dcnv3_reference(
+            image, constant_offset(cfg, 2, 5, 6, 0, 0), one_hot_mask(cfg, 2, 5, 6, k), *cfg.args
+        )
         torch.testing.assert_close(out, shifted(image, dy, dx), atol=1e-12, rtol=0)
 
 
@@ -100,22 +105,26 @@ def test_integer_offset_moves_sample_exactly():
     cfg = DCNv3Config(group=1, group_channels=2)
     image = torch.randn(1, 6, 7, 2, dtype=torch.float64)
     centre = 4  # point (i_x=1, i_y=1) of a 3x3 kernel
-    out = dcnv3_reference(image, constant_offset(cfg, 1, 6, 7, 2, -1),
-                          one_hot_mask(cfg, 1, 6, 7, centre), *cfg.args)
+    out = dcnv3_reference(
+        image, constant_offset(cfg, 1, 6, 7, 2, -1), one_hot_mask(cfg, 1, 6, 7, centre), *cfg.args
+    )
     torch.testing.assert_close(out, shifted(image, -1, 2), atol=1e-12, rtol=0)
 
 
 def test_half_pixel_offset_averages_neighbours():
     cfg = DCNv3Config(group=1, group_channels=2)
     image = torch.randn(1, 4, 5, 2, dtype=torch.float64)
-    out = dcnv3_reference(image, constant_offset(cfg, 1, 4, 5, 0.5, 0),
-                          one_hot_mask(cfg, 1, 4, 5, 4), *cfg.args)
+    out = dcnv3_reference(
+        image, constant_offset(cfg, 1, 4, 5, 0.5, 0), one_hot_mask(cfg, 1, 4, 5, 4), *cfg.args
+    )
     expected = 0.5 * (image + shifted(image, 0, 1))  # beyond the last column reads zero
     torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
-    out = dcnv3_reference(image, constant_offset(cfg, 1, 4, 5, 0.25, 0.5),
-                          one_hot_mask(cfg, 1, 4, 5, 4), *cfg.args)
-    expected = 0.5 * (0.75 * image + 0.25 * shifted(image, 0, 1)) \
-        + 0.5 * (0.75 * shifted(image, 1, 0) + 0.25 * shifted(image, 1, 1))
+    out = dcnv3_reference(
+        image, constant_offset(cfg, 1, 4, 5, 0.25, 0.5), one_hot_mask(cfg, 1, 4, 5, 4), *cfg.args
+    )
+    expected = 0.5 * (0.75 * image + 0.25 * shifted(image, 0, 1)) + 0.5 * (
+        0.75 * shifted(image, 1, 0) + 0.25 * shifted(image, 1, 1)
+    )
     torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
 
 
@@ -132,8 +141,12 @@ def test_offset_scale_scales_grid_and_offset():
     cfg = DCNv3Config(group=1, group_channels=2, pad_h=2, pad_w=2, offset_scale=2.0)
     image = torch.randn(1, 6, 6, 2, dtype=torch.float64)
     # point (i_x=2, i_y=1): grid (1, 0) -> 2 pixels right; offset dy=0.5 -> 1 pixel down.
-    out = dcnv3_reference(image, constant_offset(cfg, 1, 8, 8, 0, 0.5),
-                          one_hot_mask(cfg, 1, 8, 8, 2 * 3 + 1), *cfg.args)
+    out = dcnv3_reference(
+        image,
+        constant_offset(cfg, 1, 8, 8, 0, 0.5),
+        one_hot_mask(cfg, 1, 8, 8, 2 * 3 + 1),
+        *cfg.args,
+    )
     padded = F.pad(image, (0, 0, 2, 2, 2, 2))
     # base(p) = 1 + p in padded pixels; the sample is at base + (2, 1)
     torch.testing.assert_close(out, shifted(padded, 2, 3)[:, :8, :8], atol=1e-12, rtol=0)
@@ -151,16 +164,39 @@ def test_groups_are_independent_and_mask_weights_points():
     torch.testing.assert_close(out[..., 1], expected[..., 1], atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize('cfg, size', [
-    (DCNv3Config(group=2, group_channels=3), (4, 5)),
-    (DCNv3Config(kernel_h=3, kernel_w=5, stride_h=2, stride_w=1, pad_h=0, pad_w=2, dilation_h=2,
-                 group=1, group_channels=2, offset_scale=2.0), (7, 6)),
-    (DCNv3Config(stride_h=2, stride_w=2, group=3, group_channels=2, remove_center=True), (5, 5)),
-])
+@pytest.mark.parametrize(
+    'cfg, size',
+    [
+        (DCNv3Config(group=2, group_channels=3), (4, 5)),
+        (
+            DCNv3Config(
+                kernel_h=3,
+                kernel_w=5,
+                stride_h=2,
+                stride_w=1,
+                pad_h=0,
+                pad_w=2,
+                dilation_h=2,
+                group=1,
+                group_channels=2,
+                offset_scale=2.0,
+            ),
+            (7, 6),
+        ),
+        (
+            DCNv3Config(stride_h=2, stride_w=2, group=3, group_channels=2, remove_center=True),
+            (5, 5),
+        ),
+    ],
+)
 def test_matches_scalar_loop_definition(cfg, size):
     input, offset, mask = make_inputs(cfg, 2, *size, dtype=torch.float64, offset_range=3.0)
-    torch.testing.assert_close(dcnv3_reference(input, offset, mask, *cfg.args),
-                               naive_dcnv3(input, offset, mask, cfg), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        dcnv3_reference(input, offset, mask, *cfg.args),
+        naive_dcnv3(input, offset, mask, cfg),
+        atol=1e-12,
+        rtol=0,
+    )
 
 
 def test_empty_batch_and_low_precision():

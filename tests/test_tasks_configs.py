@@ -7,6 +7,7 @@ size) and run on a small image; the InternImage-T detection and segmentation
 models are also built at full size and their parameter counts compared with
 the published ones.
 """
+
 import copy
 import functools
 from pathlib import Path
@@ -22,8 +23,10 @@ from internimage.models import InternImage
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIRS = ('classification', 'detection', 'segmentation', 'quickstart')
 CONFIGS = sorted(
-    str(path.relative_to(ROOT)) for folder in CONFIG_DIRS
-    for path in (ROOT / 'configs' / folder).glob('*.py'))
+    str(path.relative_to(ROOT))
+    for folder in CONFIG_DIRS
+    for path in (ROOT / 'configs' / folder).glob('*.py')
+)
 
 # arch -> (stem channels, depths), DESIGN.md section 3.
 ARCH_TABLE = {
@@ -43,24 +46,17 @@ DETECTION_RECIPES = {
     'mask-rcnn_internimage-s_fpn_3x_coco': ('s', 0.3, 1e-4, 1.0, 36),
     'mask-rcnn_internimage-b_fpn_3x_coco': ('b', 0.4, 1e-4, 1.0, 36),
     'cascade-mask-rcnn_internimage-l_fpn_1x_coco': ('l', 0.4, 1e-4, 0.94, 12),
-    'cascade-mask-rcnn_internimage-xl_fpn_1x_coco':
-    ('xl', 0.4, 1e-4, 0.94, 12),
+    'cascade-mask-rcnn_internimage-xl_fpn_1x_coco': ('xl', 0.4, 1e-4, 0.94, 12),
     'cascade-mask-rcnn_internimage-l_fpn_3x_coco': ('l', 0.4, 2e-4, 0.90, 36),
-    'cascade-mask-rcnn_internimage-xl_fpn_3x_coco':
-    ('xl', 0.4, 2e-4, 0.90, 36),
+    'cascade-mask-rcnn_internimage-xl_fpn_3x_coco': ('xl', 0.4, 2e-4, 0.90, 36),
 }
 # config stem -> (arch, drop path, lr, layer decay, crop) for segmentation.
 SEGMENTATION_RECIPES = {
-    'internimage-t_upernet_8xb2-160k_ade20k-512x512': ('t', 0.2, 6e-5, 1.0,
-                                                       512),
-    'internimage-s_upernet_8xb2-160k_ade20k-512x512': ('s', 0.3, 6e-5, 1.0,
-                                                       512),
-    'internimage-b_upernet_8xb2-160k_ade20k-512x512': ('b', 0.4, 6e-5, 1.0,
-                                                       512),
-    'internimage-l_upernet_8xb2-160k_ade20k-640x640': ('l', 0.4, 2e-5, 0.94,
-                                                       640),
-    'internimage-xl_upernet_8xb2-160k_ade20k-640x640': ('xl', 0.4, 2e-5, 0.94,
-                                                        640),
+    'internimage-t_upernet_8xb2-160k_ade20k-512x512': ('t', 0.2, 6e-5, 1.0, 512),
+    'internimage-s_upernet_8xb2-160k_ade20k-512x512': ('s', 0.3, 6e-5, 1.0, 512),
+    'internimage-b_upernet_8xb2-160k_ade20k-512x512': ('b', 0.4, 6e-5, 1.0, 512),
+    'internimage-l_upernet_8xb2-160k_ade20k-640x640': ('l', 0.4, 2e-5, 0.94, 640),
+    'internimage-xl_upernet_8xb2-160k_ade20k-640x640': ('xl', 0.4, 2e-5, 0.94, 640),
 }
 
 
@@ -76,8 +72,7 @@ def _load(path: str) -> Config:
 
 def _shallow_arch(arch) -> dict:
     """The config's arch with one block per stage (widths unchanged)."""
-    settings = copy.deepcopy(
-        InternImage.arch_settings[arch] if isinstance(arch, str) else arch)
+    settings = copy.deepcopy(InternImage.arch_settings[arch] if isinstance(arch, str) else arch)
     settings['depths'] = [1, 1, 1, 1]
     if settings.get('level2_post_norm_block_ids'):
         settings['level2_post_norm_block_ids'] = [0]
@@ -98,15 +93,14 @@ def test_all_expected_configs_are_shipped():
     assert {
         'mask-rcnn_internimage-tiny_quickstart',
         'upernet_internimage-tiny_quickstart',
-        'internimage-tiny_quickstart_cls'
+        'internimage-tiny_quickstart_cls',
     } <= stems
 
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_config_parses_with_common_contract(path):
     cfg = _load(path)
-    assert cfg.custom_imports == dict(
-        imports=['internimage'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['internimage'], allow_failed_imports=False)
     assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
     assert cfg.model.backbone.type == 'InternImage'
     # Dumps to a config that parses again (no unserialisable values).
@@ -123,8 +117,7 @@ def test_detection_recipe(stem):
     assert backbone.drop_path_rate == drop_path
     assert backbone.layer_scale == 1.0
     assert backbone.offset_scale == (2.0 if arch in ('l', 'xl') else 1.0)
-    assert backbone.init_cfg.checkpoint.startswith(
-        f'{OFFICIAL_URL}internimage_{arch}_')
+    assert backbone.init_cfg.checkpoint.startswith(f'{OFFICIAL_URL}internimage_{arch}_')
     assert cfg.model.neck.in_channels == [channels * 2**i for i in range(4)]
     wrapper = cfg.optim_wrapper
     assert wrapper.constructor == 'InternImageLayerDecayOptimizerConstructor'
@@ -132,15 +125,15 @@ def test_detection_recipe(stem):
     assert wrapper.optimizer.lr == lr
     assert wrapper.optimizer.weight_decay == 0.05
     assert wrapper.paramwise_cfg == dict(
-        num_layers=sum(depths), layer_decay_rate=decay, depths=depths)
+        num_layers=sum(depths), layer_decay_rate=decay, depths=depths
+    )
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.train_dataloader.batch_size == 2
     is_cascade = stem.startswith('cascade')
     assert cfg.model.type == ('CascadeRCNN' if is_cascade else 'MaskRCNN')
     if epochs == 36:  # 3x recipes train multi-scale
         pipeline_types = str(cfg.train_dataloader.dataset.pipeline)
-        assert 'RandomResize' in pipeline_types or (
-            'RandomChoiceResize' in pipeline_types)
+        assert 'RandomResize' in pipeline_types or ('RandomChoiceResize' in pipeline_types)
 
 
 @pytest.mark.parametrize('stem', sorted(SEGMENTATION_RECIPES))
@@ -150,21 +143,19 @@ def test_segmentation_recipe(stem):
     channels, depths = ARCH_TABLE[arch]
     assert cfg.model.backbone.arch == arch
     assert cfg.model.backbone.drop_path_rate == drop_path
-    assert cfg.model.decode_head.in_channels == [
-        channels * 2**i for i in range(4)
-    ]
+    assert cfg.model.decode_head.in_channels == [channels * 2**i for i in range(4)]
     assert cfg.model.auxiliary_head.in_channels == channels * 4
     assert cfg.model.decode_head.num_classes == 150
     assert cfg.model.data_preprocessor.size == (crop, crop)
     crops = [
-        t['crop_size'] for t in cfg.train_dataloader.dataset.pipeline
-        if t['type'] == 'RandomCrop'
+        t['crop_size'] for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'RandomCrop'
     ]
     assert crops == [(crop, crop)]
     wrapper = cfg.optim_wrapper
     assert wrapper.optimizer.lr == lr
     assert wrapper.paramwise_cfg == dict(
-        num_layers=sum(depths), layer_decay_rate=decay, depths=depths)
+        num_layers=sum(depths), layer_decay_rate=decay, depths=depths
+    )
     assert cfg.train_cfg.max_iters == 160000
     assert cfg.train_dataloader.batch_size == 2
 
@@ -184,8 +175,7 @@ def test_config_builds_and_runs_shallow(path):
         if cfg.default_scope == 'mmdet':
             feats = model.extract_feat(image)
             assert len(feats) == cfg.model.neck.num_outs
-            assert all(f.shape[1] == cfg.model.neck.out_channels
-                       for f in feats)
+            assert all(f.shape[1] == cfg.model.neck.out_channels for f in feats)
         elif cfg.default_scope == 'mmseg':
             feats = model.extract_feat(image)
             logits = model.decode_head(feats)
@@ -198,12 +188,13 @@ def test_config_builds_and_runs_shallow(path):
             assert logits.shape == (1, cfg.model.head.num_classes)
 
 
-@pytest.mark.parametrize('path, scope, expected_millions', [
-    ('configs/detection/mask-rcnn_internimage-t_fpn_1x_coco.py', 'mmdet',
-     49.0),
-    ('configs/segmentation/internimage-t_upernet_8xb2-160k_ade20k-512x512.py',
-     'mmseg', 59.0),
-])
+@pytest.mark.parametrize(
+    'path, scope, expected_millions',
+    [
+        ('configs/detection/mask-rcnn_internimage-t_fpn_1x_coco.py', 'mmdet', 49.0),
+        ('configs/segmentation/internimage-t_upernet_8xb2-160k_ade20k-512x512.py', 'mmseg', 59.0),
+    ],
+)
 def test_full_size_t_matches_published_params(path, scope, expected_millions):
     """InternImage-T models at real size: the official model zoo's #params."""
     cfg = _load(path)

@@ -4,6 +4,7 @@ The quick-start configs are pointed at a tiny generated dataset (64 px
 scenes), trained for one iteration, then evaluated with their task metric:
 COCO bbox/segm AP (Mask R-CNN), mIoU (UperNet) and top-1 (classifier).
 """
+
 import math
 from pathlib import Path
 
@@ -23,7 +24,8 @@ SPEC = QuickstartSpec(
     cls_num_train=2,
     cls_num_val=1,
     cls_image_size=32,
-    seed=11)
+    seed=11,
+)
 
 
 @pytest.fixture(scope='module')
@@ -56,8 +58,7 @@ def _assert_metrics(metrics: dict, keys, low=0.0, high=1.0) -> None:
 
 
 def test_mask_rcnn_one_iteration_and_coco_eval(data_root, tmp_path):
-    cfg = Config.fromfile(str(QUICKSTART /
-                              'mask-rcnn_internimage-tiny_quickstart.py'))
+    cfg = Config.fromfile(str(QUICKSTART / 'mask-rcnn_internimage-tiny_quickstart.py'))
     cfg.work_dir = str(tmp_path)
     _single_process_loaders(cfg, batch_size=SPEC.num_train)
     coco_root = str(data_root / 'coco') + '/'
@@ -70,15 +71,13 @@ def test_mask_rcnn_one_iteration_and_coco_eval(data_root, tmp_path):
     # the COCO evaluation has detections to match.
     cfg.model.test_cfg.rcnn.score_thr = 0.0
     metrics = _run(cfg)
-    _assert_metrics(metrics, [
-        'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
-        'coco/segm_mAP_50'
-    ])
+    _assert_metrics(
+        metrics, ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50']
+    )
 
 
 def test_upernet_one_iteration_and_miou(data_root, tmp_path):
-    cfg = Config.fromfile(str(QUICKSTART /
-                              'upernet_internimage-tiny_quickstart.py'))
+    cfg = Config.fromfile(str(QUICKSTART / 'upernet_internimage-tiny_quickstart.py'))
     cfg.work_dir = str(tmp_path)
     _single_process_loaders(cfg, batch_size=SPEC.num_train)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -92,8 +91,7 @@ def test_upernet_one_iteration_and_miou(data_root, tmp_path):
 
 
 def test_classifier_one_iteration_and_top1(data_root, tmp_path):
-    cfg = Config.fromfile(str(QUICKSTART /
-                              'internimage-tiny_quickstart_cls.py'))
+    cfg = Config.fromfile(str(QUICKSTART / 'internimage-tiny_quickstart_cls.py'))
     cfg.work_dir = str(tmp_path)
     _single_process_loaders(cfg, batch_size=3 * SPEC.cls_num_train)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

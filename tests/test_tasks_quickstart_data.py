@@ -4,6 +4,7 @@ Annotations are checked against independent decodings: pycocotools for the
 COCO json, the written label maps for the segmentation view, and boxes/areas
 recomputed from the decoded masks.
 """
+
 import hashlib
 import json
 from pathlib import Path
@@ -14,25 +15,19 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from internimage.quickstart import (QUICKSTART_CLASSES, QuickstartSpec,
-                                    make_quickstart_data)
+from internimage.quickstart import QUICKSTART_CLASSES, QuickstartSpec, make_quickstart_data
 
 SPEC = QuickstartSpec(
-    num_train=6,
-    num_val=3,
-    image_size=64,
-    cls_num_train=3,
-    cls_num_val=2,
-    cls_image_size=32,
-    seed=3)
+    num_train=6, num_val=3, image_size=64, cls_num_train=3, cls_num_val=2, cls_image_size=32, seed=3
+)
 
 
 def _digest(root: Path) -> dict:
     """Content hash of every file under ``root``, keyed by relative path."""
     return {
-        str(path.relative_to(root)): hashlib.sha256(
-            path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob('*')) if path.is_file()
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob('*'))
+        if path.is_file()
     }
 
 
@@ -44,23 +39,19 @@ def data_root(tmp_path_factory) -> Path:
 def test_layout(data_root):
     for split, count in (('train', SPEC.num_train), ('val', SPEC.num_val)):
         assert len(list((data_root / 'coco' / split).glob('*.png'))) == count
-        assert (data_root / 'coco' / 'annotations' /
-                f'instances_{split}.json').is_file()
+        assert (data_root / 'coco' / 'annotations' / f'instances_{split}.json').is_file()
         images = sorted((data_root / 'seg' / 'img_dir' / split).glob('*.png'))
         labels = sorted((data_root / 'seg' / 'ann_dir' / split).glob('*.png'))
         assert [p.name for p in images] == [p.name for p in labels]
         assert len(images) == count
-    for split, count in (('train', SPEC.cls_num_train), ('val',
-                                                         SPEC.cls_num_val)):
-        class_dirs = sorted(p.name for p in (data_root / 'cls' /
-                                             split).iterdir())
+    for split, count in (('train', SPEC.cls_num_train), ('val', SPEC.cls_num_val)):
+        class_dirs = sorted(p.name for p in (data_root / 'cls' / split).iterdir())
         assert class_dirs == sorted(QUICKSTART_CLASSES)
         for name in class_dirs:
             files = list((data_root / 'cls' / split / name).glob('*.png'))
             assert len(files) == count
             image = cv2.imread(str(files[0]))
-            assert image.shape == (SPEC.cls_image_size, SPEC.cls_image_size,
-                                   3)
+            assert image.shape == (SPEC.cls_image_size, SPEC.cls_image_size, 3)
 
 
 def test_deterministic_and_idempotent(data_root, tmp_path):
@@ -72,12 +63,10 @@ def test_deterministic_and_idempotent(data_root, tmp_path):
     make_quickstart_data(again, SPEC)
     assert marker.stat().st_mtime_ns == mtime
     # Another seed gives other images.
-    other = make_quickstart_data(tmp_path / 'other',
-                                 QuickstartSpec(**{
-                                     **SPEC.__dict__, 'seed': 4
-                                 }))
+    other = make_quickstart_data(tmp_path / 'other', QuickstartSpec(**{**SPEC.__dict__, 'seed': 4}))
     assert (other / 'coco/train/train_00000.png').read_bytes() != (
-        data_root / 'coco/train/train_00000.png').read_bytes()
+        data_root / 'coco/train/train_00000.png'
+    ).read_bytes()
 
 
 def test_stale_stamp_regenerates(tmp_path):
@@ -91,10 +80,8 @@ def test_stale_stamp_regenerates(tmp_path):
 
 @pytest.mark.parametrize('split', ['train', 'val'])
 def test_coco_annotations_match_masks_and_label_maps(data_root, split):
-    coco = COCO(
-        str(data_root / 'coco' / 'annotations' / f'instances_{split}.json'))
-    assert [c['name'] for c in coco.loadCats(coco.getCatIds())
-            ] == list(QUICKSTART_CLASSES)
+    coco = COCO(str(data_root / 'coco' / 'annotations' / f'instances_{split}.json'))
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(QUICKSTART_CLASSES)
     low, high = SPEC.objects_per_image
     for image_id in coco.getImgIds():
         info = coco.loadImgs(image_id)[0]
@@ -110,22 +97,16 @@ def test_coco_annotations_match_masks_and_label_maps(data_root, split):
             assert not (rebuilt[mask] != 0).any(), 'instances overlap'
             rebuilt[mask] = ann['category_id']
             ys, xs = np.nonzero(mask)
-            expected_box = [
-                xs.min(), ys.min(),
-                xs.max() - xs.min() + 1,
-                ys.max() - ys.min() + 1
-            ]
+            expected_box = [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
             assert ann['bbox'] == [int(v) for v in expected_box]
             assert ann['area'] == int(mask.sum())
             # pycocotools' own box of the RLE agrees too.
-            np.testing.assert_allclose(
-                mask_utils.toBbox(ann['segmentation']), ann['bbox'])
+            np.testing.assert_allclose(mask_utils.toBbox(ann['segmentation']), ann['bbox'])
         label_map = cv2.imread(
-            str(data_root / 'seg' / 'ann_dir' / split / info['file_name']),
-            cv2.IMREAD_UNCHANGED)
+            str(data_root / 'seg' / 'ann_dir' / split / info['file_name']), cv2.IMREAD_UNCHANGED
+        )
         np.testing.assert_array_equal(label_map, rebuilt)
-        seg_image = cv2.imread(
-            str(data_root / 'seg' / 'img_dir' / split / info['file_name']))
+        seg_image = cv2.imread(str(data_root / 'seg' / 'img_dir' / split / info['file_name']))
         np.testing.assert_array_equal(seg_image, image)
 
 
@@ -134,11 +115,9 @@ def test_shapes_stand_out_from_background(data_root):
     coco = COCO(str(data_root / 'coco/annotations/instances_train.json'))
     for ann in coco.loadAnns(coco.getAnnIds()):
         info = coco.loadImgs(ann['image_id'])[0]
-        image = cv2.imread(str(data_root / 'coco/train' /
-                               info['file_name'])).astype(np.float32)
+        image = cv2.imread(str(data_root / 'coco/train' / info['file_name'])).astype(np.float32)
         mask = coco.annToMask(ann).astype(bool)
-        ring = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5),
-                                                         np.uint8)) > 0
+        ring = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         ring &= ~mask
         inside = image[mask].mean(0)
         # The ring may touch other shapes; compare against its median.
@@ -146,11 +125,14 @@ def test_shapes_stand_out_from_background(data_root):
         assert np.abs(inside - outside).max() > 20
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(num_train=0), 'num_train'),
-    (dict(image_size=16), 'image_size'),
-    (dict(objects_per_image=(3, 2)), 'objects_per_image'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(num_train=0), 'num_train'),
+        (dict(image_size=16), 'image_size'),
+        (dict(objects_per_image=(3, 2)), 'objects_per_image'),
+    ],
+)
 def test_spec_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         QuickstartSpec(**kwargs)

@@ -6,6 +6,7 @@ each as a subprocess. The Runner's checkpoints carry numpy values, so test and
 resume only work if the checkpoint allow-list is right: it is also checked
 directly against ``torch.serialization.get_unsafe_globals_in_checkpoint``.
 """
+
 import os
 import pickle
 import subprocess
@@ -18,9 +19,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
-from internimage.engine import (checkpoint_safe_globals, enable_amp,
-                                enable_resume, enable_show_dir,
-                                render_prediction, task_scope)
+from internimage.engine import (
+    checkpoint_safe_globals,
+    enable_amp,
+    enable_resume,
+    enable_show_dir,
+    render_prediction,
+    task_scope,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DET_CONFIG = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
@@ -28,12 +34,9 @@ DET_CONFIG = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
 
 def _run_tool(*args: str) -> str:
     env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
-    proc = subprocess.run([sys.executable, *args],
-                          cwd=ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
     return output
@@ -53,8 +56,10 @@ def _det_options(data_root: Path, max_epochs: int) -> list:
     ]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options += [
-            f'{loader}.dataset.data_root={coco}', f'{loader}.num_workers=0',
-            f'{loader}.persistent_workers=False', f'{loader}.batch_size=2'
+            f'{loader}.dataset.data_root={coco}',
+            f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False',
+            f'{loader}.batch_size=2',
         ]
     return options
 
@@ -64,12 +69,27 @@ def trained(tmp_path_factory):
     """Data from the CLI, then one training iteration with tools/train.py."""
     base = tmp_path_factory.mktemp('tools')
     data_root = base / 'data'
-    out = _run_tool('tools/make_quickstart_data.py', '--out', str(data_root),
-                    '--num-train', '2', '--num-val', '2', '--image-size', '64')
+    out = _run_tool(
+        'tools/make_quickstart_data.py',
+        '--out',
+        str(data_root),
+        '--num-train',
+        '2',
+        '--num-val',
+        '2',
+        '--image-size',
+        '64',
+    )
     assert 'quick-start data ready' in out
     work_dir = base / 'work'
-    out = _run_tool('tools/train.py', DET_CONFIG, '--work-dir', str(work_dir),
-                    '--cfg-options', *_det_options(data_root, max_epochs=1))
+    out = _run_tool(
+        'tools/train.py',
+        DET_CONFIG,
+        '--work-dir',
+        str(work_dir),
+        '--cfg-options',
+        *_det_options(data_root, max_epochs=1),
+    )
     assert 'Epoch(train) [1][1/1]' in out
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
     return dict(data_root=data_root, work_dir=work_dir, checkpoint=checkpoint)
@@ -77,20 +97,17 @@ def trained(tmp_path_factory):
 
 def test_checkpoint_needs_exactly_the_allow_list(trained):
     checkpoint = trained['checkpoint']
-    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(
-        checkpoint))
+    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint))
     assert unsafe, 'the Runner checkpoint is expected to carry numpy values'
     allowed = {
-        entry[1] if isinstance(entry, tuple) else
-        f'{entry.__module__}.{entry.__qualname__}'
+        entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
         for entry in checkpoint_safe_globals()
     }
     assert unsafe <= allowed, f'not allow-listed: {sorted(unsafe - allowed)}'
     with torch.serialization.safe_globals(checkpoint_safe_globals()):
         state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     assert state['meta']['epoch'] == 1
-    assert state['meta']['dataset_meta']['classes'] == ('circle', 'square',
-                                                       'triangle')
+    assert state['meta']['dataset_meta']['classes'] == ('circle', 'square', 'triangle')
 
 
 class _SneakyGetattr:
@@ -98,6 +115,7 @@ class _SneakyGetattr:
 
     def __reduce__(self):
         from mmengine.logging import HistoryBuffer
+
         return getattr, (HistoryBuffer, '__init__')
 
 
@@ -111,19 +129,33 @@ def test_allow_list_refuses_other_getattr(tmp_path):
 
 def test_resume_continues_from_checkpoint(trained, tmp_path):
     work_dir = tmp_path / 'resumed'
-    out = _run_tool('tools/train.py', DET_CONFIG, '--work-dir', str(work_dir),
-                    '--resume', trained['checkpoint'], '--cfg-options',
-                    *_det_options(trained['data_root'], max_epochs=2))
+    out = _run_tool(
+        'tools/train.py',
+        DET_CONFIG,
+        '--work-dir',
+        str(work_dir),
+        '--resume',
+        trained['checkpoint'],
+        '--cfg-options',
+        *_det_options(trained['data_root'], max_epochs=2),
+    )
     assert 'resumed epoch: 1, iter: 1' in out
     assert 'Epoch(train) [2][1/1]' in out
 
 
 def test_test_tool_prints_coco_metrics_and_renders(trained, tmp_path):
     show_dir = tmp_path / 'show'
-    out = _run_tool('tools/test.py', DET_CONFIG, trained['checkpoint'],
-                    '--work-dir', str(tmp_path / 'test'), '--show-dir',
-                    str(show_dir), '--cfg-options',
-                    *_det_options(trained['data_root'], max_epochs=1))
+    out = _run_tool(
+        'tools/test.py',
+        DET_CONFIG,
+        trained['checkpoint'],
+        '--work-dir',
+        str(tmp_path / 'test'),
+        '--show-dir',
+        str(show_dir),
+        '--cfg-options',
+        *_det_options(trained['data_root'], max_epochs=1),
+    )
     for key in ('coco/bbox_mAP', 'coco/segm_mAP'):
         assert key in out
     rendered = list(show_dir.rglob('*.png'))
@@ -133,8 +165,16 @@ def test_test_tool_prints_coco_metrics_and_renders(trained, tmp_path):
 def test_image_demo_detection(trained, tmp_path):
     image = trained['data_root'] / 'coco' / 'val' / 'val_00000.png'
     out_file = tmp_path / 'det.png'
-    _run_tool('tools/image_demo.py', DET_CONFIG, trained['checkpoint'],
-              str(image), '--out-file', str(out_file), '--score-thr', '0')
+    _run_tool(
+        'tools/image_demo.py',
+        DET_CONFIG,
+        trained['checkpoint'],
+        str(image),
+        '--out-file',
+        str(out_file),
+        '--score-thr',
+        '0',
+    )
     rendered = cv2.imread(str(out_file))
     assert rendered is not None
     # Inference resizes to the config's 128 px; the drawing is on the input.
@@ -146,38 +186,41 @@ def _fresh_checkpoint(config: str, path: Path, dataset_meta: dict) -> str:
     cfg = Config.fromfile(str(ROOT / config))
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
-    torch.save(
-        dict(
-            state_dict=model.state_dict(),
-            meta=dict(dataset_meta=dataset_meta)), path)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=dataset_meta)), path)
     return str(path)
 
 
 SEG_META = dict(
     classes=('background', 'circle', 'square', 'triangle'),
-    palette=[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    palette=[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]],
+)
 CLS_META = dict(classes=('circle', 'square', 'triangle'))
 
 
-@pytest.mark.parametrize('config, image, dataset_meta', [
-    ('configs/quickstart/upernet_internimage-tiny_quickstart.py',
-     'coco/val/val_00001.png', SEG_META),
-    ('configs/quickstart/internimage-tiny_quickstart_cls.py',
-     'cls/val/square/square_00000.png', CLS_META),
-])
-def test_image_demo_segmentation_and_classification(trained, tmp_path, config,
-                                                    image, dataset_meta):
+@pytest.mark.parametrize(
+    'config, image, dataset_meta',
+    [
+        (
+            'configs/quickstart/upernet_internimage-tiny_quickstart.py',
+            'coco/val/val_00001.png',
+            SEG_META,
+        ),
+        (
+            'configs/quickstart/internimage-tiny_quickstart_cls.py',
+            'cls/val/square/square_00000.png',
+            CLS_META,
+        ),
+    ],
+)
+def test_image_demo_segmentation_and_classification(trained, tmp_path, config, image, dataset_meta):
     classes = dataset_meta['classes']
-    checkpoint = _fresh_checkpoint(config, tmp_path / 'model.pth',
-                                   dataset_meta)
+    checkpoint = _fresh_checkpoint(config, tmp_path / 'model.pth', dataset_meta)
     image = str(trained['data_root'] / image)
     out_file = tmp_path / 'rendered.png'
-    result = render_prediction(str(ROOT / config), checkpoint, image,
-                               str(out_file))
+    result = render_prediction(str(ROOT / config), checkpoint, image, str(out_file))
     assert cv2.imread(str(out_file)) is not None
     if 'pred_sem_seg' in result:
-        assert result.pred_sem_seg.data.shape[-2:] == cv2.imread(
-            image).shape[:2]
+        assert result.pred_sem_seg.data.shape[-2:] == cv2.imread(image).shape[:2]
     else:
         assert 0 <= int(result.pred_label) < len(classes)
 
@@ -203,19 +246,22 @@ def test_resume_options(tmp_path):
         enable_resume(cfg, str(tmp_path / 'missing.pth'))
 
 
-@pytest.mark.parametrize('scope, hook, where', [
-    ('mmdet', 'DetVisualizationHook', 'default_hooks.visualization.'
-     'test_out_dir'),
-    ('mmseg', 'SegVisualizationHook', 'visualizer.save_dir'),
-    ('mmpretrain', 'VisualizationHook', 'default_hooks.visualization.'
-     'out_dir'),
-])
+@pytest.mark.parametrize(
+    'scope, hook, where',
+    [
+        ('mmdet', 'DetVisualizationHook', 'default_hooks.visualization.test_out_dir'),
+        ('mmseg', 'SegVisualizationHook', 'visualizer.save_dir'),
+        ('mmpretrain', 'VisualizationHook', 'default_hooks.visualization.out_dir'),
+    ],
+)
 def test_show_dir_uses_each_librarys_hook(tmp_path, scope, hook, where):
     cfg = Config(
         dict(
             default_scope=scope,
             default_hooks=dict(visualization=dict(type=hook)),
-            visualizer=dict(type='Visualizer')))
+            visualizer=dict(type='Visualizer'),
+        )
+    )
     enable_show_dir(cfg, str(tmp_path / 'show'))
     value = cfg
     for key in where.split('.'):

@@ -26,6 +26,7 @@ Examples::
     python tools/benchmark_dcnv3.py --shapes s1,det --threads 1,2 --batch 8
     python tools/benchmark_dcnv3.py --softmax-fusion --shapes s1 --threads 2
 """
+
 import argparse
 import contextlib
 import json
@@ -64,8 +65,12 @@ SHAPES = {
     's4': Shape('s4', 7, 7, 512, 32),
     'det': Shape('det', 200, 336, 64, 4, batch=2),
 }
-DTYPES = {'float32': torch.float32, 'float64': torch.float64, 'float16': torch.float16,
-          'bfloat16': torch.bfloat16}
+DTYPES = {
+    'float32': torch.float32,
+    'float64': torch.float64,
+    'float16': torch.float16,
+    'bfloat16': torch.bfloat16,
+}
 
 
 def synchronize(device: str) -> None:
@@ -73,8 +78,9 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def median_ms(fn: Callable[[], None], device: str, warmup: int, min_runs: int,
-              min_time_s: float) -> float:
+def median_ms(
+    fn: Callable[[], None], device: str, warmup: int, min_runs: int, min_time_s: float
+) -> float:
     """Median wall time of ``fn`` in ms: CUDA events on GPU, perf_counter on CPU."""
     for _ in range(warmup):
         fn()
@@ -123,17 +129,22 @@ def peak_memory_mb(fn: Callable[[], None], device: str) -> float:
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     # CPU: torch keeps no allocator statistics; replay the profiler's allocation events
     # (bytes > 0 allocated, < 0 freed) in order and take the highest running total.
-    with quiet_stderr(), torch.profiler.profile(
-            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        quiet_stderr(),
+        torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True
+        ) as prof,
+    ):
         fn()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'trace.json')
         prof.export_chrome_trace(path)
         with open(path) as f:
             events = json.load(f)['traceEvents']
-    memory = sorted((e for e in events
-                     if e.get('name') == '[memory]' and e['args'].get('Device Type') == 0),
-                    key=lambda e: (e['ts'], e['args'].get('Ev Idx', 0)))
+    memory = sorted(
+        (e for e in events if e.get('name') == '[memory]' and e['args'].get('Device Type') == 0),
+        key=lambda e: (e['ts'], e['args'].get('Ev Idx', 0)),
+    )
     live = peak = 0
     for event in memory:
         live += event['args']['Bytes']
@@ -150,8 +161,9 @@ def copy_bandwidth_gbs(device: str, args: argparse.Namespace) -> float:
     return 2 * numel * 4 / (ms * 1e-3) / 1e9
 
 
-def compulsory_bytes(shape: Shape, batch: int, cfg: DCNv3Config, dtype: torch.dtype
-                     ) -> Tuple[int, int]:
+def compulsory_bytes(
+    shape: Shape, batch: int, cfg: DCNv3Config, dtype: torch.dtype
+) -> Tuple[int, int]:
     """Bytes any implementation must move: forward, and forward + backward."""
     out_h, out_w = cfg.output_size(shape.height, shape.width)
     input_numel = batch * shape.height * shape.width * shape.channels
@@ -166,8 +178,9 @@ def compulsory_bytes(shape: Shape, batch: int, cfg: DCNv3Config, dtype: torch.dt
     return forward * size, (forward + backward) * size
 
 
-def bench_op(op: Callable, inputs, cfg: DCNv3Config, device: str,
-             args: argparse.Namespace) -> Dict[str, float]:
+def bench_op(
+    op: Callable, inputs, cfg: DCNv3Config, device: str, args: argparse.Namespace
+) -> Dict[str, float]:
     input, offset, mask = inputs
     leaves = [t.detach().clone().requires_grad_() for t in inputs]
     grad_output = torch.randn_like(op(input, offset, mask, *cfg.args))
@@ -205,8 +218,11 @@ def run(args: argparse.Namespace) -> List[Dict]:
             torch.set_num_threads(n_threads)
         copy_gbs = copy_bandwidth_gbs(device, args)
         load = ', load average %.1f' % os.getloadavg()[0] if hasattr(os, 'getloadavg') else ''
-        print(f'# {device}, threads={n_threads or "-"}: tensor copy bandwidth {copy_gbs:.1f} GB/s'
-              f'{load}', flush=True)
+        print(
+            f'# {device}, threads={n_threads or "-"}: tensor copy bandwidth {copy_gbs:.1f} GB/s'
+            f'{load}',
+            flush=True,
+        )
         for name in args.shapes:
             for dtype_name in args.dtype:
                 result = bench_shape(SHAPES[name], DTYPES[dtype_name], device, args)
@@ -217,8 +233,10 @@ def run(args: argparse.Namespace) -> List[Dict]:
     for line in goal_report(results, device):
         print(line)
     if args.softmax_fusion:
-        print(f'\n# fused softmax ({device}): mask logits in, softmax_mask=True vs torch.softmax '
-              'then the op')
+        print(
+            f'\n# fused softmax ({device}): mask logits in, softmax_mask=True vs torch.softmax '
+            'then the op'
+        )
         print(' | '.join(SOFTMAX_HEADER))
         print('-|-'.join('-' * len(h) for h in SOFTMAX_HEADER))
         for n_threads in threads:
@@ -226,17 +244,29 @@ def run(args: argparse.Namespace) -> List[Dict]:
                 torch.set_num_threads(n_threads)
             for name in args.shapes:
                 for dtype_name in args.dtype:
-                    print(softmax_fusion_row(SHAPES[name], dtype_name, n_threads, device, args),
-                          flush=True)
+                    print(
+                        softmax_fusion_row(SHAPES[name], dtype_name, n_threads, device, args),
+                        flush=True,
+                    )
     return results
 
 
-SOFTMAX_HEADER = ['shape', 'dtype', 'threads', 'separate fwd ms', 'fused fwd ms', 'speed-up',
-                  'separate f+b ms', 'fused f+b ms', 'speed-up']
+SOFTMAX_HEADER = [
+    'shape',
+    'dtype',
+    'threads',
+    'separate fwd ms',
+    'fused fwd ms',
+    'speed-up',
+    'separate f+b ms',
+    'fused f+b ms',
+    'speed-up',
+]
 
 
-def softmax_fusion_row(shape: Shape, dtype_name: str, n_threads: Optional[int], device: str,
-                       args: argparse.Namespace) -> str:
+def softmax_fusion_row(
+    shape: Shape, dtype_name: str, n_threads: Optional[int], device: str, args: argparse.Namespace
+) -> str:
     batch, cfg, (input, offset, mask) = shape_inputs(shape, DTYPES[dtype_name], device, args)
     logits = torch.log(mask)
 
@@ -247,86 +277,139 @@ def softmax_fusion_row(shape: Shape, dtype_name: str, n_threads: Optional[int], 
     def fused(input, offset, logits, *params):
         return dcnv3(input, offset, logits, *params, softmax_mask=True)
 
-    times = {name: bench_op(op, (input, offset, logits), cfg, device, args)
-             for name, op in (('separate', separate), ('fused', fused))}
+    times = {
+        name: bench_op(op, (input, offset, logits), cfg, device, args)
+        for name, op in (('separate', separate), ('fused', fused))
+    }
     sep, fus = times['separate'], times['fused']
-    return ' | '.join([
-        shape.describe(batch), dtype_name, str(n_threads or '-'), f"{sep['fwd']:.3f}",
-        f"{fus['fwd']:.3f}", f"{sep['fwd'] / fus['fwd']:.2f}x", f"{sep['fwd_bwd']:.3f}",
-        f"{fus['fwd_bwd']:.3f}", f"{sep['fwd_bwd'] / fus['fwd_bwd']:.2f}x"
-    ])
+    return ' | '.join(
+        [
+            shape.describe(batch),
+            dtype_name,
+            str(n_threads or '-'),
+            f'{sep["fwd"]:.3f}',
+            f'{fus["fwd"]:.3f}',
+            f'{sep["fwd"] / fus["fwd"]:.2f}x',
+            f'{sep["fwd_bwd"]:.3f}',
+            f'{fus["fwd_bwd"]:.3f}',
+            f'{sep["fwd_bwd"] / fus["fwd_bwd"]:.2f}x',
+        ]
+    )
 
 
-def shape_inputs(shape: Shape, dtype: torch.dtype, device: str, args: argparse.Namespace
-                 ) -> Tuple[int, DCNv3Config, Tuple[torch.Tensor, ...]]:
+def shape_inputs(
+    shape: Shape, dtype: torch.dtype, device: str, args: argparse.Namespace
+) -> Tuple[int, DCNv3Config, Tuple[torch.Tensor, ...]]:
     """Batch, op config and random (input, offset, mask) of one benchmark shape."""
     batch = shape.batch if shape.batch is not None else args.batch
     cfg = DCNv3Config(group=shape.group, group_channels=shape.channels // shape.group)
-    return batch, cfg, make_inputs(cfg, batch, shape.height, shape.width, dtype=dtype,
-                                   device=device)
+    return (
+        batch,
+        cfg,
+        make_inputs(cfg, batch, shape.height, shape.width, dtype=dtype, device=device),
+    )
 
 
-def bench_shape(shape: Shape, dtype: torch.dtype, device: str,
-                args: argparse.Namespace) -> Dict:
+def bench_shape(shape: Shape, dtype: torch.dtype, device: str, args: argparse.Namespace) -> Dict:
     """Times, traffic and accuracy of ours and the reference on one shape and dtype."""
     batch, cfg, inputs = shape_inputs(shape, dtype, device, args)
     ours = bench_op(dcnv3, inputs, cfg, device, args)
     ref = bench_op(dcnv3_reference, inputs, cfg, device, args)
     with torch.no_grad():
-        diff = (dcnv3(*inputs, *cfg.args).double()
-                - dcnv3_reference(*inputs, *cfg.args).double()).abs().max().item()
+        diff = (
+            (dcnv3(*inputs, *cfg.args).double() - dcnv3_reference(*inputs, *cfg.args).double())
+            .abs()
+            .max()
+            .item()
+        )
     fwd_bytes, fwd_bwd_bytes = compulsory_bytes(shape, batch, cfg, dtype)
-    return dict(shape=shape.name, label=shape.describe(batch), batch=batch,
-                dtype=str(dtype).replace('torch.', ''), ours=ours, ref=ref, max_diff=diff,
-                fwd_gbs=fwd_bytes / (ours['fwd'] * 1e-3) / 1e9,
-                fwd_bwd_gbs=fwd_bwd_bytes / (ours['fwd_bwd'] * 1e-3) / 1e9)
+    return dict(
+        shape=shape.name,
+        label=shape.describe(batch),
+        batch=batch,
+        dtype=str(dtype).replace('torch.', ''),
+        ours=ours,
+        ref=ref,
+        max_diff=diff,
+        fwd_gbs=fwd_bytes / (ours['fwd'] * 1e-3) / 1e9,
+        fwd_bwd_gbs=fwd_bwd_bytes / (ours['fwd_bwd'] * 1e-3) / 1e9,
+    )
 
 
 def format_row(r: Dict) -> List[str]:
     ours, ref, copy_gbs = r['ours'], r['ref'], r['copy_gbs']
     return [
-        r['label'], r['dtype'], str(r['threads'] or '-'),
-        f"{ref['fwd']:.3f}", f"{ours['fwd']:.3f}", f"{ref['fwd'] / ours['fwd']:.1f}x",
-        f"{ref['fwd_bwd']:.3f}", f"{ours['fwd_bwd']:.3f}",
-        f"{ref['fwd_bwd'] / ours['fwd_bwd']:.1f}x",
-        f"{r['fwd_gbs']:.1f} / {r['fwd_bwd_gbs']:.1f}",
-        f"{100 * r['fwd_gbs'] / copy_gbs:.0f}% / {100 * r['fwd_bwd_gbs'] / copy_gbs:.0f}%",
-        f"{ref['peak_mb']:.1f} / {ours['peak_mb']:.1f}", f"{r['max_diff']:.1e}"
+        r['label'],
+        r['dtype'],
+        str(r['threads'] or '-'),
+        f'{ref["fwd"]:.3f}',
+        f'{ours["fwd"]:.3f}',
+        f'{ref["fwd"] / ours["fwd"]:.1f}x',
+        f'{ref["fwd_bwd"]:.3f}',
+        f'{ours["fwd_bwd"]:.3f}',
+        f'{ref["fwd_bwd"] / ours["fwd_bwd"]:.1f}x',
+        f'{r["fwd_gbs"]:.1f} / {r["fwd_bwd_gbs"]:.1f}',
+        f'{100 * r["fwd_gbs"] / copy_gbs:.0f}% / {100 * r["fwd_bwd_gbs"] / copy_gbs:.0f}%',
+        f'{ref["peak_mb"]:.1f} / {ours["peak_mb"]:.1f}',
+        f'{r["max_diff"]:.1e}',
     ]
 
 
 def goal_report(results: List[Dict], device: str) -> List[str]:
     """The operator's GPU goals, checked against the measured rows (one line each)."""
+
     def verdict(ok: bool) -> str:
         return 'reached' if ok else 'NOT reached'
 
     lines = [f'# goals ({device}; the targets are set for a GPU)']
     speedups = [(r['ref']['fwd_bwd'] / r['ours']['fwd_bwd'], r) for r in results]
     worst, worst_row = min(speedups, key=lambda pair: pair[0])
-    lines.append(f'- fwd+bwd >= 20x the reference on every shape: {verdict(worst >= 20)} '
-                 f"(lowest {worst:.1f}x: {worst_row['label']} {worst_row['dtype']})")
+    lines.append(
+        f'- fwd+bwd >= 20x the reference on every shape: {verdict(worst >= 20)} '
+        f'(lowest {worst:.1f}x: {worst_row["label"]} {worst_row["dtype"]})'
+    )
     for r in results:
         if r['shape'] == 's1':
             fraction = r['fwd_gbs'] / r['copy_gbs']
-            note = '' if r['batch'] == 64 else f" (measured at batch {r['batch']}, goal is at 64)"
-            lines.append(f"- s1 {r['dtype']} fwd >= 50% of copy bandwidth: "
-                         f'{verdict(fraction >= 0.5)} ({100 * fraction:.0f}%){note}')
-    fp32 = {(r['label'], r['threads']): r['ours']['fwd'] for r in results
-            if r['dtype'] == 'float32'}
+            note = '' if r['batch'] == 64 else f' (measured at batch {r["batch"]}, goal is at 64)'
+            lines.append(
+                f'- s1 {r["dtype"]} fwd >= 50% of copy bandwidth: '
+                f'{verdict(fraction >= 0.5)} ({100 * fraction:.0f}%){note}'
+            )
+    fp32 = {
+        (r['label'], r['threads']): r['ours']['fwd'] for r in results if r['dtype'] == 'float32'
+    }
     for half in ('float16', 'bfloat16'):
-        pairs = [(r['ours']['fwd'] / fp32[(r['label'], r['threads'])], r) for r in results
-                 if r['dtype'] == half and (r['label'], r['threads']) in fp32]
+        pairs = [
+            (r['ours']['fwd'] / fp32[(r['label'], r['threads'])], r)
+            for r in results
+            if r['dtype'] == half and (r['label'], r['threads']) in fp32
+        ]
         if not pairs:
             continue
         slowest, slowest_row = max(pairs, key=lambda pair: pair[0])
-        lines.append(f'- {half} fwd no slower than float32: {verdict(slowest <= 1.0)} '
-                     f"(slowest {slowest:.2f}x the float32 time: {slowest_row['label']})")
+        lines.append(
+            f'- {half} fwd no slower than float32: {verdict(slowest <= 1.0)} '
+            f'(slowest {slowest:.2f}x the float32 time: {slowest_row["label"]})'
+        )
     return lines
 
 
-HEADER = ['shape (NxHxWxC)', 'dtype', 'threads', 'ref fwd ms', 'ours fwd ms', 'speed-up',
-          'ref f+b ms', 'ours f+b ms', 'speed-up', 'ours GB/s fwd / f+b', '% of copy',
-          'peak MiB ref / ours', 'max |diff|']
+HEADER = [
+    'shape (NxHxWxC)',
+    'dtype',
+    'threads',
+    'ref fwd ms',
+    'ours fwd ms',
+    'speed-up',
+    'ref f+b ms',
+    'ours f+b ms',
+    'speed-up',
+    'ours GB/s fwd / f+b',
+    '% of copy',
+    'peak MiB ref / ours',
+    'max |diff|',
+]
 
 
 def print_table(rows: List[List[str]], header: bool) -> None:
@@ -339,25 +422,45 @@ def print_table(rows: List[List[str]], header: bool) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument('--batch', type=int, default=None,
-                        help='batch of the classification stages (default: 8 on CPU, 64 on CUDA)')
-    parser.add_argument('--dtype', default=None,
-                        help=f'comma-separated subset of {list(DTYPES)} (default: float32 on '
-                        'CPU; float32,float16,bfloat16 on CUDA)')
-    parser.add_argument('--threads', default=None,
-                        help='comma-separated CPU thread counts (default: 1 and all cores)')
-    parser.add_argument('--shapes', default=','.join(SHAPES),
-                        help=f'comma-separated subset of {list(SHAPES)} (default: all)')
+    parser.add_argument(
+        '--batch',
+        type=int,
+        default=None,
+        help='batch of the classification stages (default: 8 on CPU, 64 on CUDA)',
+    )
+    parser.add_argument(
+        '--dtype',
+        default=None,
+        help=f'comma-separated subset of {list(DTYPES)} (default: float32 on '
+        'CPU; float32,float16,bfloat16 on CUDA)',
+    )
+    parser.add_argument(
+        '--threads',
+        default=None,
+        help='comma-separated CPU thread counts (default: 1 and all cores)',
+    )
+    parser.add_argument(
+        '--shapes',
+        default=','.join(SHAPES),
+        help=f'comma-separated subset of {list(SHAPES)} (default: all)',
+    )
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--min-runs', type=int, default=10)
     parser.add_argument('--min-time', type=float, default=1.0, help='seconds per measurement')
-    parser.add_argument('--softmax-fusion', action='store_true',
-                        help='also time the fused mask softmax against a separate one')
-    parser.add_argument('--quick', action='store_true',
-                        help='smoke run: batch 1, shapes s1,s4, one thread setting, few runs')
+    parser.add_argument(
+        '--softmax-fusion',
+        action='store_true',
+        help='also time the fused mask softmax against a separate one',
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='smoke run: batch 1, shapes s1,s4, one thread setting, few runs',
+    )
     args = parser.parse_args(argv)
 
     all_cores = os.cpu_count() or 1
@@ -381,8 +484,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown:
         parser.error(f'--shapes: unknown {unknown}; choose from {list(SHAPES)}')
     try:
-        args.threads = ([1, all_cores] if all_cores > 1 else [1]) if args.threads is None else \
-            [int(t) for t in args.threads.split(',')]
+        args.threads = (
+            ([1, all_cores] if all_cores > 1 else [1])
+            if args.threads is None
+            else [int(t) for t in args.threads.split(',')]
+        )
     except ValueError:
         parser.error(f'--threads must be comma-separated integers, got {args.threads!r}')
     if any(t < 1 for t in args.threads):

@@ -9,6 +9,7 @@ measurement that runs out of GPU memory is reported as such and the run goes on.
     python tools/benchmark_model.py --device cuda --batch 256 --dtype float16
     python tools/benchmark_model.py --device cpu --batch 8        # CPU, float32
 """
+
 import argparse
 import os.path as osp
 import statistics
@@ -77,8 +78,9 @@ def measure(step: Callable[[], None], device: torch.device, warmup: int, iters: 
     return statistics.median(times)
 
 
-def measure_or_oom(step: Callable[[], None], device: torch.device, warmup: int,
-                   iters: int) -> Optional[float]:
+def measure_or_oom(
+    step: Callable[[], None], device: torch.device, warmup: int, iters: int
+) -> Optional[float]:
     """``measure``, or None when the step runs out of GPU memory."""
     try:
         return measure(step, device, warmup, iters)
@@ -87,14 +89,18 @@ def measure_or_oom(step: Callable[[], None], device: torch.device, warmup: int,
         return None
 
 
-def benchmark(model: nn.Module, args: argparse.Namespace,
-              device: torch.device) -> Dict[str, Optional[float]]:
+def benchmark(
+    model: nn.Module, args: argparse.Namespace, device: torch.device
+) -> Dict[str, Optional[float]]:
     dtype = DTYPES[args.dtype]
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     images = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    train_images = images[:args.train_batch] if args.train_batch <= args.batch else \
-        torch.randn(args.train_batch, 3, args.size, args.size, device=device)
-    labels = torch.randint(0, args.num_classes, (args.train_batch, ), device=device)
+    train_images = (
+        images[: args.train_batch]
+        if args.train_batch <= args.batch
+        else torch.randn(args.train_batch, 3, args.size, args.size, device=device)
+    )
+    labels = torch.randint(0, args.num_classes, (args.train_batch,), device=device)
     model = model.to(device)
 
     model.eval()
@@ -118,12 +124,13 @@ def benchmark(model: nn.Module, args: argparse.Namespace,
         scaler.update()
 
     train_s = measure_or_oom(train_step, device, args.warmup, args.iters)
-    result = {'images_per_s': None if infer_s is None else args.batch / infer_s,
-              'train_step_ms': None if train_s is None else train_s * 1e3}
+    result = {
+        'images_per_s': None if infer_s is None else args.batch / infer_s,
+        'train_step_ms': None if train_s is None else train_s * 1e3,
+    }
     if device.type == 'cuda':
         result['peak_mem_gib'] = torch.cuda.max_memory_allocated(device) / 2**30
         torch.cuda.reset_peak_memory_stats(device)
-    del optimizer
     model.cpu()
     return result
 
@@ -140,11 +147,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--batch', type=int, help='default: 256 on CUDA, 8 on CPU')
-    parser.add_argument('--train-batch', type=int,
-                        help='training-step batch (default: 128 on CUDA, else --batch)')
+    parser.add_argument(
+        '--train-batch', type=int, help='training-step batch (default: 128 on CUDA, else --batch)'
+    )
     parser.add_argument('--size', type=int, default=224, help='input height and width')
-    parser.add_argument('--dtype', choices=list(DTYPES), default='float32',
-                        help='autocast precision (float32: no autocast)')
+    parser.add_argument(
+        '--dtype',
+        choices=list(DTYPES),
+        default='float32',
+        help='autocast precision (float32: no autocast)',
+    )
     parser.add_argument('--num-classes', type=int, default=1000)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--iters', type=int, default=10)
@@ -168,13 +180,20 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
-        f'cpu, {torch.get_num_threads()} threads'
-    print(f'# {name}; inference batch {args.batch}, training batch {args.train_batch}, '
-          f'{args.size}x{args.size}, {args.dtype}, median of {args.iters} after {args.warmup} '
-          'warm-up')
-    results = {label: benchmark(model, args, device)
-               for label, model in build_models(args.num_classes).items()}
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == 'cuda'
+        else f'cpu, {torch.get_num_threads()} threads'
+    )
+    print(
+        f'# {name}; inference batch {args.batch}, training batch {args.train_batch}, '
+        f'{args.size}x{args.size}, {args.dtype}, median of {args.iters} after {args.warmup} '
+        'warm-up'
+    )
+    results = {
+        label: benchmark(model, args, device)
+        for label, model in build_models(args.num_classes).items()
+    }
     header = f'{"model":<26} | {"infer img/s":>12} | {"train step ms":>13}'
     if device.type == 'cuda':
         header += f' | {"peak GiB":>8}'
@@ -186,9 +205,12 @@ def main(argv=None) -> None:
             row += f' | {r["peak_mem_gib"]:>8.2f}'
         print(row)
     ours, dense = results.values()
-    print(f'InternImage-T / ConvNeXt-T: inference throughput '
-          f'{ratio(ours["images_per_s"], dense["images_per_s"])}, training step time '
-          f'{ratio(ours["train_step_ms"], dense["train_step_ms"])}')
+    print(
+        f'InternImage-T / ConvNeXt-T: inference throughput '
+        f'{ratio(ours["images_per_s"], dense["images_per_s"])}, training step time '
+        f'{ratio(ours["train_step_ms"], dense["train_step_ms"])}'
+    )
+
 
 if __name__ == '__main__':
     main()

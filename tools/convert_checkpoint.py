@@ -9,6 +9,7 @@ Backbone keys move under ``backbone.``; the head under ``head.`` (its final Line
 ``head.*`` becomes ``head.fc.*``). Detection/segmentation files need no conversion:
 the backbone's ``init_cfg=dict(type='Pretrained', checkpoint=...)`` reads them directly.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -19,8 +20,10 @@ import torch
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.checkpoint import (convert_classification_checkpoint,  # noqa: E402
-                                    load_checkpoint_file)
+from internimage.checkpoint import (
+    convert_classification_checkpoint,  # noqa: E402
+    load_checkpoint_file,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,11 +39,14 @@ def main(argv=None) -> None:
     out_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(out_dir, exist_ok=True)
     # Only tensors and strings: the result loads with torch.load(weights_only=True).
-    torch.save({'state_dict': state_dict,
-                'meta': {'converted_from': osp.basename(args.src)}}, args.dst)
+    torch.save(
+        {'state_dict': state_dict, 'meta': {'converted_from': osp.basename(args.src)}}, args.dst
+    )
     num_backbone = sum(k.startswith('backbone.') for k in state_dict)
-    print(f'wrote {args.dst}: {num_backbone} backbone and '
-          f'{len(state_dict) - num_backbone} head tensors')
+    print(
+        f'wrote {args.dst}: {num_backbone} backbone and '
+        f'{len(state_dict) - num_backbone} head tensors'
+    )
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ Classification (mmpretrain) and segmentation (mmseg) configs count the whole mod
 at inference; detection (mmdet) configs count backbone + neck, since the detection
 heads need image metadata to run.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -40,10 +41,20 @@ class _BackboneNeck(nn.Module):
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file path')
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
-                        help='input image size (default: 224 224)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. model.backbone.arch=s')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[224, 224],
+        metavar=('H', 'W'),
+        help='input image size (default: 224 224)',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. model.backbone.arch=s',
+    )
     return parser.parse_args(argv)
 
 
@@ -52,6 +63,7 @@ def build_counted_model(cfg: Config) -> nn.Module:
     scope = cfg.get('default_scope', 'mmpretrain')
     init_default_scope(scope)
     from mmengine.registry import MODELS
+
     model = MODELS.build(cfg.model)
     if scope == 'mmdet':
         model = _BackboneNeck(model)
@@ -65,12 +77,14 @@ def main(argv=None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     model = build_counted_model(cfg)
     height, width = args.shape
-    result = count_flops(model, (torch.randn(1, 3, height, width), ))
+    result = count_flops(model, (torch.randn(1, 3, height, width),))
     counted = 'backbone + neck' if isinstance(model, _BackboneNeck) else 'model'
-    print(f'config: {args.config} ({counted}, input 3x{height}x{width})\n'
-          f"FLOPs: {result['total'] / 1e9:.3f} G  (dense {result['dense'] / 1e9:.3f} G + "
-          f"DCNv3 core {result['dcnv3_core'] / 1e9:.3f} G)\n"
-          f"Params: {result['params'] / 1e6:.3f} M")
+    print(
+        f'config: {args.config} ({counted}, input 3x{height}x{width})\n'
+        f'FLOPs: {result["total"] / 1e9:.3f} G  (dense {result["dense"] / 1e9:.3f} G + '
+        f'DCNv3 core {result["dcnv3_core"] / 1e9:.3f} G)\n'
+        f'Params: {result["params"] / 1e6:.3f} M'
+    )
     return result
 
 

@@ -6,6 +6,7 @@
 Detection draws boxes and masks, segmentation overlays the label map,
 classification writes the predicted class; the task comes from the config.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -21,19 +22,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('image', help='image file')
-    parser.add_argument('--out-file', default='result.png',
-                        help='rendered output (default: result.png)')
-    parser.add_argument('--device', default='cpu',
-                        help='torch device (default: cpu)')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='detection score threshold for drawing')
+    parser.add_argument(
+        '--out-file', default='result.png', help='rendered output (default: result.png)'
+    )
+    parser.add_argument('--device', default='cpu', help='torch device (default: cpu)')
+    parser.add_argument(
+        '--score-thr', type=float, default=0.3, help='detection score threshold for drawing'
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    render_prediction(args.config, args.checkpoint, args.image, args.out_file,
-                      args.device, args.score_thr)
+    render_prediction(
+        args.config, args.checkpoint, args.image, args.out_file, args.device, args.score_thr
+    )
     print(f'saved {args.out_file}')
 
 

@@ -6,6 +6,7 @@
 The task (mmpretrain / mmdet / mmseg) comes from the config's default_scope;
 the metrics are the config's test_evaluator (accuracy, COCO AP or mIoU).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -13,16 +14,19 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.engine import (add_common_args, build_runner,  # noqa: E402
-                                enable_show_dir, load_config)
+from internimage.engine import (
+    add_common_args,
+    build_runner,  # noqa: E402
+    enable_show_dir,
+    load_config,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
-    parser.add_argument(
-        '--show-dir', help='save rendered predictions in this directory')
+    parser.add_argument('--show-dir', help='save rendered predictions in this directory')
     add_common_args(parser)
     return parser.parse_args(argv)
 

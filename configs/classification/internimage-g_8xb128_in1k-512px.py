@@ -3,18 +3,12 @@
 _base_ = './internimage-h_8xb128_in1k-640px.py'
 
 img_size = 512
-model = dict(
-    backbone=dict(arch='g', drop_path_rate=0.4),
-    head=dict(in_channels=4096))
+model = dict(backbone=dict(arch='g', drop_path_rate=0.4), head=dict(in_channels=4096))
 
 bgr_mean = [103.53, 116.28, 123.675]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResizedCrop',
-        scale=img_size,
-        backend='pillow',
-        interpolation='bicubic'),
+    dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
         type='RandAugment',
@@ -23,18 +17,15 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
+        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
+    ),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='ResizeEdge',
-        scale=img_size,
-        edge='short',
-        backend='pillow',
-        interpolation='bicubic'),
+        type='ResizeEdge', scale=img_size, edge='short', backend='pillow', interpolation='bicubic'
+    ),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
 ]

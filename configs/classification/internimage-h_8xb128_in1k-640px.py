@@ -11,18 +11,15 @@ model = dict(
         type='InternImageAttnPoolClsHead',
         num_classes=1000,
         in_channels=2560,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.3, mode='original'),
-        cal_acc=False))
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.3, mode='original'),
+        cal_acc=False,
+    ),
+)
 
 bgr_mean = [103.53, 116.28, 123.675]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResizedCrop',
-        scale=img_size,
-        backend='pillow',
-        interpolation='bicubic'),
+    dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
         type='RandAugment',
@@ -31,18 +28,15 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
+        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
+    ),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='ResizeEdge',
-        scale=img_size,
-        edge='short',
-        backend='pillow',
-        interpolation='bicubic'),
+        type='ResizeEdge', scale=img_size, edge='short', backend='pillow', interpolation='bicubic'
+    ),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
 ]

@@ -9,20 +9,15 @@ img_size = 384
 model = dict(
     backbone=dict(arch='l', drop_path_rate=0.1, with_cp=True),
     head=dict(
-        in_channels=1280,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.3, mode='original')),
+        in_channels=1280, loss=dict(type='LabelSmoothLoss', label_smooth_val=0.3, mode='original')
+    ),
     train_cfg=dict(_delete_=True),
 )
 
 bgr_mean = [103.53, 116.28, 123.675]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(
-        type='RandomResizedCrop',
-        scale=img_size,
-        backend='pillow',
-        interpolation='bicubic'),
+    dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
         type='RandAugment',
@@ -31,18 +26,15 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(
-            pad_val=[round(x) for x in bgr_mean], interpolation='bicubic')),
+        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
+    ),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='ResizeEdge',
-        scale=img_size,
-        edge='short',
-        backend='pillow',
-        interpolation='bicubic'),
+        type='ResizeEdge', scale=img_size, edge='short', backend='pillow', interpolation='bicubic'
+    ),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
 ]
@@ -52,12 +44,7 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=2e-5 * 1024 / 512))
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        end=2,
-        convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=2)
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=2, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=2),
 ]
 train_cfg = dict(max_epochs=20)

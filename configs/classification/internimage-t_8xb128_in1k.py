@@ -13,30 +13,23 @@ custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 img_size = 224
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='InternImage', arch='t', out_indices=(3, ), drop_path_rate=0.1),
+    backbone=dict(type='InternImage', arch='t', out_indices=(3,), drop_path_rate=0.1),
     head=dict(
         type='InternImageClsHead',
         num_classes=1000,
         in_channels=512,  # stage-4 channels: 8 * arch channels
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
-        cal_acc=False),
-    train_cfg=dict(augments=[
-        dict(type='Mixup', alpha=0.8),
-        dict(type='CutMix', alpha=1.0)
-    ]),
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+        cal_acc=False,
+    ),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
 )
 
 # The official evaluation resizes the short side to the crop size (crop ratio 1.0).
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
-        type='ResizeEdge',
-        scale=img_size,
-        edge='short',
-        backend='pillow',
-        interpolation='bicubic'),
+        type='ResizeEdge', scale=img_size, edge='short', backend='pillow', interpolation='bicubic'
+    ),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
 ]
@@ -47,10 +40,9 @@ test_dataloader = val_dataloader
 # No weight decay on 1-D parameters (norms, biases, layer-scale gammas).
 optim_wrapper = dict(
     paramwise_cfg=dict(
-        _delete_=True,
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        flat_decay_mult=0.0),
-    clip_grad=dict(max_norm=5.0))
+        _delete_=True, norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0
+    ),
+    clip_grad=dict(max_norm=5.0),
+)
 
 custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]

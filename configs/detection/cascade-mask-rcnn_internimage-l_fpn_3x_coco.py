@@ -14,39 +14,40 @@ train_pipeline = [
     dict(
         type='RandomChoice',
         transforms=[
-            [dict(type='RandomChoiceResize', scales=train_scales,
-                  keep_ratio=True)],
+            [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
             [
-                dict(type='RandomChoiceResize',
-                     scales=[(1333, 400), (1333, 500), (1333, 600)],
-                     keep_ratio=True),
-                dict(type='RandomCrop', crop_type='absolute_range',
-                     crop_size=(384, 600), allow_negative_crop=True),
-                dict(type='RandomChoiceResize', scales=train_scales,
-                     keep_ratio=True)
+                dict(
+                    type='RandomChoiceResize',
+                    scales=[(1333, 400), (1333, 500), (1333, 600)],
+                    keep_ratio=True,
+                ),
+                dict(
+                    type='RandomCrop',
+                    crop_type='absolute_range',
+                    crop_size=(384, 600),
+                    allow_negative_crop=True,
+                ),
+                dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
             ],
-        ]),
-    dict(type='PackDetInputs')
+        ],
+    ),
+    dict(type='PackDetInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=500),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[27, 33], gamma=0.1)
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(
+        type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33], gamma=0.1
+    ),
 ]
 
-optim_wrapper = dict(
-    optimizer=dict(lr=2e-4), paramwise_cfg=dict(layer_decay_rate=0.90))
+optim_wrapper = dict(optimizer=dict(lr=2e-4), paramwise_cfg=dict(layer_decay_rate=0.90))
 auto_scale_lr = dict(base_batch_size=64)
 custom_hooks = [
     dict(
-        type='EMAHook',
-        ema_type='ExpMomentumEMA',
-        momentum=0.0001,
-        update_buffers=True,
-        priority=49)
+        type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0001, update_buffers=True, priority=49
+    )
 ]

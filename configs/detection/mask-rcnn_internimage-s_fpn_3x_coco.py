@@ -3,17 +3,15 @@
 # Target (official): box AP 49.7, mask AP 44.5.
 _base_ = './mask-rcnn_internimage-t_fpn_3x_coco.py'
 
-pretrained = ('https://huggingface.co/OpenGVLab/InternImage/resolve/main/'
-              'internimage_s_1k_224.pth')
+pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_s_1k_224.pth'
 arch = 's'
 depths = [4, 4, 21, 4]
 channels = 80
 
 model = dict(
     backbone=dict(
-        arch=arch,
-        drop_path_rate=0.3,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[channels * 2**i for i in range(4)]))
-optim_wrapper = dict(
-    paramwise_cfg=dict(num_layers=sum(depths), depths=depths))
+        arch=arch, drop_path_rate=0.3, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+    ),
+    neck=dict(in_channels=[channels * 2**i for i in range(4)]),
+)
+optim_wrapper = dict(paramwise_cfg=dict(num_layers=sum(depths), depths=depths))

@@ -6,8 +6,7 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
-pretrained = ('https://huggingface.co/OpenGVLab/InternImage/resolve/main/'
-              'internimage_t_1k_224.pth')
+pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_t_1k_224.pth'
 arch = 't'
 depths = [4, 4, 18, 4]
 channels = 64
@@ -22,19 +21,20 @@ model = dict(
         offset_scale=1.0,
         out_indices=(0, 1, 2, 3),
         with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[channels * 2**i for i in range(4)]))
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
+    neck=dict(in_channels=[channels * 2**i for i in range(4)]),
+)
 
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
-    paramwise_cfg=dict(
-        num_layers=sum(depths), layer_decay_rate=1.0, depths=depths))
+    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+)
 
 # 8 GPUs x 2 images; set auto_scale_lr.enable=True to train on fewer.
 train_dataloader = dict(batch_size=2)
 auto_scale_lr = dict(base_batch_size=16)
-default_hooks = dict(
-    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'))
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'))

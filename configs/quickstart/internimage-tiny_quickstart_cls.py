@@ -17,24 +17,24 @@ model = dict(
         num_classes=num_classes,
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        to_rgb=True),
+        to_rgb=True,
+    ),
     backbone=dict(
-        type='InternImage',
-        arch=arch,
-        drop_path_rate=0.0,
-        out_indices=(3, ),
-        init_cfg=None),
+        type='InternImage', arch=arch, drop_path_rate=0.0, out_indices=(3,), init_cfg=None
+    ),
     head=dict(
         type='InternImageClsHead',
         num_classes=num_classes,
         in_channels=arch['channels'] * 8,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, )))
+        topk=(1,),
+    ),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs')
+    dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 train_dataloader = dict(
@@ -43,22 +43,20 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='train',
-        pipeline=train_pipeline))
+        type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=train_pipeline
+    ),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='val',
-        pipeline=test_pipeline))
+        type='CustomDataset', data_root=data_root, data_prefix='val', pipeline=test_pipeline
+    ),
+)
 test_dataloader = val_dataloader
-val_evaluator = dict(type='Accuracy', topk=(1, ))
+val_evaluator = dict(type='Accuracy', topk=(1,))
 test_evaluator = val_evaluator
 
 max_epochs = 15
@@ -69,16 +67,14 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(
-        num_layers=sum(depths), layer_decay_rate=1.0, depths=depths))
+    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=30),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
-         eta_min=1e-5)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min=1e-5),
 ]
 default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+    logger=dict(interval=10), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1)
+)
 log_processor = dict(window_size=10)
 randomness = dict(seed=0)

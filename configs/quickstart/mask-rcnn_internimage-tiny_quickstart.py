@@ -21,39 +21,35 @@ model = dict(
         arch=arch,
         drop_path_rate=0.0,
         out_indices=(0, 1, 2, 3),
-        init_cfg=None),
-    neck=dict(
-        in_channels=[arch['channels'] * 2**i for i in range(4)],
-        out_channels=fpn_channels),
+        init_cfg=None,
+    ),
+    neck=dict(in_channels=[arch['channels'] * 2**i for i in range(4)], out_channels=fpn_channels),
     rpn_head=dict(
         in_channels=fpn_channels,
         feat_channels=fpn_channels,
         # Shapes are 15-60 px: anchors of 16-256 px over the 5 levels.
-        anchor_generator=dict(scales=[4])),
+        anchor_generator=dict(scales=[4]),
+    ),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=fpn_channels),
-        bbox_head=dict(
-            in_channels=fpn_channels,
-            fc_out_channels=256,
-            num_classes=num_classes),
+        bbox_head=dict(in_channels=fpn_channels, fc_out_channels=256, num_classes=num_classes),
         mask_roi_extractor=dict(out_channels=fpn_channels),
         mask_head=dict(
-            in_channels=fpn_channels,
-            conv_out_channels=fpn_channels,
-            num_classes=num_classes)),
+            in_channels=fpn_channels, conv_out_channels=fpn_channels, num_classes=num_classes
+        ),
+    ),
     train_cfg=dict(
-        rpn_proposal=dict(nms_pre=1000, max_per_img=500),
-        rcnn=dict(sampler=dict(num=128))),
-    test_cfg=dict(
-        rpn=dict(nms_pre=500, max_per_img=300),
-        rcnn=dict(max_per_img=50)))
+        rpn_proposal=dict(nms_pre=1000, max_per_img=500), rcnn=dict(sampler=dict(num=128))
+    ),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(max_per_img=50)),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=image_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -61,8 +57,8 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 metainfo = dict(classes=classes)
 train_dataloader = dict(
@@ -74,7 +70,9 @@ train_dataloader = dict(
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=4,
     num_workers=2,
@@ -83,7 +81,9 @@ val_dataloader = dict(
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
-        pipeline=test_pipeline))
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
@@ -95,18 +95,16 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(
-        num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
-    clip_grad=dict(max_norm=10.0))
+    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+    clip_grad=dict(max_norm=10.0),
+)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=50),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
-         eta_min=1e-5)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min=1e-5),
 ]
 default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+    logger=dict(interval=10), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1)
+)
 log_processor = dict(window_size=10)
 auto_scale_lr = dict(enable=False)
 randomness = dict(seed=0)

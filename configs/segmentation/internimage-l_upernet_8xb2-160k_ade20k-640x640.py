@@ -4,8 +4,9 @@
 # Target (official, single scale): mIoU 53.9.
 _base_ = './internimage-t_upernet_8xb2-160k_ade20k-512x512.py'
 
-pretrained = ('https://huggingface.co/OpenGVLab/InternImage/resolve/main/'
-              'internimage_l_22k_192to384.pth')
+pretrained = (
+    'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_l_22k_192to384.pth'
+)
 arch = 'l'
 depths = [5, 5, 22, 5]
 channels = 160
@@ -18,26 +19,27 @@ model = dict(
         arch=arch,
         drop_path_rate=0.4,
         offset_scale=2.0,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
     decode_head=dict(in_channels=[channels * 2**i for i in range(4)]),
-    auxiliary_head=dict(in_channels=channels * 4))
+    auxiliary_head=dict(in_channels=channels * 4),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=test_scale, ratio_range=(0.5, 2.0),
-         keep_ratio=True),
+    dict(type='RandomResize', scale=test_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=test_scale, keep_ratio=True),
     dict(type='ResizeToMultiple', size_divisor=32),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
@@ -45,5 +47,5 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     optimizer=dict(lr=2e-5),
-    paramwise_cfg=dict(
-        num_layers=sum(depths), layer_decay_rate=0.94, depths=depths))
+    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=0.94, depths=depths),
+)

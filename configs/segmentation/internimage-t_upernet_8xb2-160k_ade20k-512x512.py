@@ -12,8 +12,7 @@ _base_ = [
 
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
-pretrained = ('https://huggingface.co/OpenGVLab/InternImage/resolve/main/'
-              'internimage_t_1k_224.pth')
+pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_t_1k_224.pth'
 arch = 't'
 depths = [4, 4, 18, 4]
 channels = 64
@@ -33,12 +32,12 @@ model = dict(
         offset_scale=1.0,
         out_indices=(0, 1, 2, 3),
         with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    decode_head=dict(
-        in_channels=[channels * 2**i for i in range(4)],
-        num_classes=num_classes),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
+    decode_head=dict(in_channels=[channels * 2**i for i in range(4)], num_classes=num_classes),
     auxiliary_head=dict(in_channels=channels * 4, num_classes=num_classes),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode='whole'),
+)
 
 # Whole-image inference on inputs resized to a multiple of the backbone
 # stride; labels load at the original size (predictions are resized back).
@@ -47,7 +46,7 @@ test_pipeline = [
     dict(type='Resize', scale=test_scale, keep_ratio=True),
     dict(type='ResizeToMultiple', size_divisor=32),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
+    dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
@@ -57,18 +56,15 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
-    optimizer=dict(
-        type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        num_layers=sum(depths), layer_decay_rate=1.0, depths=depths))
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+)
 max_iters = 160000
 warmup_iters = 1500
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=warmup_iters),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False,
-         begin=warmup_iters, end=max_iters)
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=warmup_iters, end=max_iters),
 ]
 default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=16000, max_keep_ckpts=1,
-                    save_best='mIoU'))
+    checkpoint=dict(by_epoch=False, interval=16000, max_keep_ckpts=1, save_best='mIoU')
+)

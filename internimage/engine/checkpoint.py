@@ -9,6 +9,7 @@ pickles its statistic methods as ``getattr(HistoryBuffer, 'mean')`` etc.
 Rather than switching safety off for every file, we allow exactly those types,
 and ``getattr`` only in that one form.
 """
+
 import pickle
 from typing import Any, List, Tuple, Union
 
@@ -49,13 +50,13 @@ def _history_buffer_statistic(owner: Any, name: str) -> Any:
 
     # The four built-in statistics, plus any registered in this process
     # (HistoryBuffer fills its registry lazily, on first use).
-    allowed = _HISTORY_BUFFER_STATISTICS | set(
-        HistoryBuffer._statistics_methods)
+    allowed = _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods)
     if owner is HistoryBuffer and name in allowed:
         return getattr(owner, name)
     raise pickle.UnpicklingError(
         f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only '
-        'HistoryBuffer statistic methods are allowed')
+        'HistoryBuffer statistic methods are allowed'
+    )
 
 
 def checkpoint_safe_globals() -> List[Union[Any, Tuple[Any, str]]]:
@@ -70,8 +71,7 @@ def checkpoint_safe_globals() -> List[Union[Any, Tuple[Any, str]]]:
 
     dtype_classes = [
         type(np.dtype(name))
-        for name in ('float64', 'float32', 'float16', 'int64', 'int32',
-                     'uint8', 'bool')
+        for name in ('float64', 'float32', 'float16', 'int64', 'int32', 'uint8', 'bool')
     ]
     return [
         np.ndarray,

@@ -5,6 +5,7 @@ semantic segmentation (mmseg): the task is read from the config's
 ``default_scope`` (set by the upstream ``_base_`` it inherits), so the tools
 only differ from upstream ones in being task-agnostic.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -18,8 +19,14 @@ from mmengine.runner import Runner
 from .checkpoint import register_checkpoint_safe_globals
 
 __all__ = [
-    'TASK_SCOPES', 'add_common_args', 'load_config', 'task_scope',
-    'enable_amp', 'enable_resume', 'enable_show_dir', 'build_runner'
+    'TASK_SCOPES',
+    'add_common_args',
+    'load_config',
+    'task_scope',
+    'enable_amp',
+    'enable_resume',
+    'enable_show_dir',
+    'build_runner',
 ]
 
 #: default_scope -> task name, for messages.
@@ -33,20 +40,20 @@ TASK_SCOPES = {
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Arguments every tool takes: work dir, config overrides, launcher."""
     parser.add_argument(
-        '--work-dir',
-        help='directory for logs and checkpoints '
-        '(default: ./work_dirs/<config name>)')
+        '--work-dir', help='directory for logs and checkpoints (default: ./work_dirs/<config name>)'
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config entries, e.g. '
-        'train_cfg.max_iters=10 "model.backbone.init_cfg=None"')
+        help='override config entries, e.g. train_cfg.max_iters=10 "model.backbone.init_cfg=None"',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher for distributed runs')
+        help='job launcher for distributed runs',
+    )
     # torchrun passes the rank through LOCAL_RANK; older launchers pass
     # --local_rank / --local-rank on the command line.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -59,7 +66,8 @@ def task_scope(cfg: Config) -> str:
         raise ValueError(
             f'config default_scope must be one of {sorted(TASK_SCOPES)} '
             f'(normally inherited from an mmdet::/mmseg::/mmpretrain:: '
-            f'_base_), got {scope!r}')
+            f'_base_), got {scope!r}'
+        )
     return scope
 
 
@@ -85,22 +93,24 @@ def load_config(args: argparse.Namespace) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
 
 
 def enable_amp(cfg: Config) -> None:
     """Switch the optimizer wrapper to automatic mixed precision."""
     if not torch.cuda.is_available():
-        raise RuntimeError('--amp needs a CUDA device (mmengine\'s '
-                           'AmpOptimWrapper is CUDA/NPU/MLU only); none found')
+        raise RuntimeError(
+            "--amp needs a CUDA device (mmengine's "
+            'AmpOptimWrapper is CUDA/NPU/MLU only); none found'
+        )
     wrapper = cfg.optim_wrapper
     if wrapper.get('type') == 'AmpOptimWrapper':
         return
     if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-        raise ValueError('--amp only applies to optim_wrapper.type='
-                         f'"OptimWrapper", got {wrapper.get("type")!r}')
+        raise ValueError(
+            f'--amp only applies to optim_wrapper.type="OptimWrapper", got {wrapper.get("type")!r}'
+        )
     wrapper.type = 'AmpOptimWrapper'
     wrapper.setdefault('loss_scale', 'dynamic')
 
@@ -125,8 +135,10 @@ def enable_show_dir(cfg: Config, show_dir: str) -> None:
     """
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:
-        raise ValueError('--show-dir needs default_hooks.visualization in the '
-                         'config (inherited from the upstream runtime)')
+        raise ValueError(
+            '--show-dir needs default_hooks.visualization in the '
+            'config (inherited from the upstream runtime)'
+        )
     show_dir = osp.abspath(show_dir)  # the hooks join relative paths
     scope = task_scope(cfg)
     hook.interval = 1

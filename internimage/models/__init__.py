@@ -2,6 +2,9 @@ from .heads import AttentionPooling, InternImageAttnPoolClsHead, InternImageClsH
 from .internimage import InternImage, layer_id_of_param
 
 __all__ = [
-    'InternImage', 'layer_id_of_param', 'InternImageClsHead', 'InternImageAttnPoolClsHead',
-    'AttentionPooling'
+    'InternImage',
+    'layer_id_of_param',
+    'InternImageClsHead',
+    'InternImageAttnPoolClsHead',
+    'AttentionPooling',
 ]

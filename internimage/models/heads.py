@@ -4,6 +4,7 @@ Submodule names follow the official classifiers (``conv_head``; ``dcnv3_head_x4`
 ``dcnv3_head_x3``, ``clip_projector``, ``fc_norm``), so converting a released checkpoint is
 a prefix change plus ``head.* -> fc.*`` (see ``internimage/checkpoint.py``).
 """
+
 from typing import Optional, Tuple
 
 import torch
@@ -16,7 +17,7 @@ from ops_dcnv3 import build_act_layer, build_norm_layer
 
 __all__ = ['InternImageClsHead', 'InternImageAttnPoolClsHead', 'AttentionPooling']
 
-_LINEAR_INIT = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.)
+_LINEAR_INIT = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)
 
 
 @MODELS.register_module()
@@ -34,13 +35,15 @@ class InternImageClsHead(ClsHead):
             ``cal_acc``, ``init_cfg``; the default init is trunc-normal(0.02) Linears).
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 cls_scale: float = 1.5,
-                 act_layer: str = 'GELU',
-                 init_cfg: Optional[dict] = _LINEAR_INIT,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        cls_scale: float = 1.5,
+        act_layer: str = 'GELU',
+        init_cfg: Optional[dict] = _LINEAR_INIT,
+        **kwargs,
+    ) -> None:
         super().__init__(init_cfg=init_cfg, **kwargs)
         if num_classes <= 0:
             raise ValueError(f'num_classes must be positive, got {num_classes}')
@@ -50,7 +53,8 @@ class InternImageClsHead(ClsHead):
         self.conv_head = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
             build_norm_layer(mid_channels, 'BN', 'channels_first', 'channels_first'),
-            build_act_layer(act_layer))
+            build_act_layer(act_layer),
+        )
         self.fc = nn.Linear(mid_channels, num_classes)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
@@ -136,21 +140,24 @@ class InternImageAttnPoolClsHead(ClsHead):
         **kwargs: :class:`mmpretrain.models.heads.ClsHead` arguments.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 embed_dim: int = 1024,
-                 num_heads: int = 16,
-                 out_dim: int = 768,
-                 init_cfg: Optional[dict] = _LINEAR_INIT,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        embed_dim: int = 1024,
+        num_heads: int = 16,
+        out_dim: int = 768,
+        init_cfg: Optional[dict] = _LINEAR_INIT,
+        **kwargs,
+    ) -> None:
         super().__init__(init_cfg=init_cfg, **kwargs)
         if num_classes <= 0:
             raise ValueError(f'num_classes must be positive, got {num_classes}')
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.dcnv3_head_x4 = nn.Sequential(
-            nn.Conv2d(in_channels, embed_dim * 4, kernel_size=1), nn.PixelShuffle(2))
+            nn.Conv2d(in_channels, embed_dim * 4, kernel_size=1), nn.PixelShuffle(2)
+        )
         self.dcnv3_head_x3 = nn.Conv2d(in_channels // 2, embed_dim, kernel_size=1)
         self.clip_projector = AttentionPooling(embed_dim, num_heads, out_dim)
         self.fc_norm = build_norm_layer(out_dim, 'LN')
@@ -158,8 +165,10 @@ class InternImageAttnPoolClsHead(ClsHead):
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         if len(feats) < 2:
-            raise ValueError('InternImageAttnPoolClsHead needs the last two backbone stages; '
-                             'set the backbone out_indices=(2, 3)')
+            raise ValueError(
+                'InternImageAttnPoolClsHead needs the last two backbone stages; '
+                'set the backbone out_indices=(2, 3)'
+            )
         stage3, stage4 = feats[-2], feats[-1]
         x = self.dcnv3_head_x4(stage4) + self.dcnv3_head_x3(stage3)
         tokens = x.flatten(2).transpose(1, 2)

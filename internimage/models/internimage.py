@@ -6,6 +6,7 @@ the backbone. Submodule names follow the released checkpoints (``patch_embed.con
 official state dict loads without renaming; ``internimage/checkpoint.py`` only strips
 wrappers and prefixes.
 """
+
 import copy
 from numbers import Number
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -20,8 +21,15 @@ from torch import nn
 
 from ops_dcnv3 import DCNv3, build_act_layer, build_norm_layer
 
-__all__ = ['InternImage', 'InternImageLayer', 'InternImageStage', 'StemLayer', 'DownsampleLayer',
-           'MLPLayer', 'layer_id_of_param']
+__all__ = [
+    'InternImage',
+    'InternImageLayer',
+    'InternImageStage',
+    'StemLayer',
+    'DownsampleLayer',
+    'MLPLayer',
+    'layer_id_of_param',
+]
 
 # Keys of an ``arch`` dict: the first three are required, the rest default as below.
 _REQUIRED_ARCH_KEYS = ('channels', 'depths', 'groups')
@@ -48,15 +56,18 @@ class StemLayer(nn.Module):
         norm_layer (str): Norm after each conv. Defaults to ``'LN'``.
     """
 
-    def __init__(self,
-                 in_channels: int = 3,
-                 out_channels: int = 64,
-                 act_layer: str = 'GELU',
-                 norm_layer: str = 'LN') -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 64,
+        act_layer: str = 'GELU',
+        norm_layer: str = 'LN',
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels // 2, kernel_size=3, stride=2, padding=1)
-        self.norm1 = build_norm_layer(out_channels // 2, norm_layer, 'channels_first',
-                                      'channels_first')
+        self.norm1 = build_norm_layer(
+            out_channels // 2, norm_layer, 'channels_first', 'channels_first'
+        )
         self.act = build_act_layer(act_layer)
         self.conv2 = nn.Conv2d(out_channels // 2, out_channels, kernel_size=3, stride=2, padding=1)
         self.norm2 = build_norm_layer(out_channels, norm_layer, 'channels_first', 'channels_last')
@@ -76,8 +87,9 @@ class DownsampleLayer(nn.Module):
 
     def __init__(self, channels: int, norm_layer: str = 'LN') -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, 2 * channels, kernel_size=3, stride=2, padding=1,
-                              bias=False)
+        self.conv = nn.Conv2d(
+            channels, 2 * channels, kernel_size=3, stride=2, padding=1, bias=False
+        )
         self.norm = build_norm_layer(2 * channels, norm_layer, 'channels_first', 'channels_last')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,11 +106,9 @@ class MLPLayer(nn.Module):
         drop (float): Dropout after each linear. Defaults to 0.
     """
 
-    def __init__(self,
-                 in_features: int,
-                 hidden_features: int,
-                 act_layer: str = 'GELU',
-                 drop: float = 0.) -> None:
+    def __init__(
+        self, in_features: int, hidden_features: int, act_layer: str = 'GELU', drop: float = 0.0
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden_features)
         self.act = build_act_layer(act_layer)
@@ -136,47 +146,65 @@ class InternImageLayer(nn.Module):
         use_reference (bool): Use the pure-PyTorch DCNv3 op. Defaults to False.
     """
 
-    def __init__(self,
-                 channels: int,
-                 groups: int,
-                 mlp_ratio: float = 4.,
-                 drop_path: float = 0.,
-                 act_layer: str = 'GELU',
-                 norm_layer: str = 'LN',
-                 post_norm: bool = False,
-                 res_post_norm: bool = False,
-                 layer_scale: Optional[float] = None,
-                 offset_scale: float = 1.0,
-                 dw_kernel_size: Optional[int] = None,
-                 center_feature_scale: bool = False,
-                 remove_center: bool = False,
-                 with_cp: bool = False,
-                 use_reference: bool = False) -> None:
+    def __init__(
+        self,
+        channels: int,
+        groups: int,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        act_layer: str = 'GELU',
+        norm_layer: str = 'LN',
+        post_norm: bool = False,
+        res_post_norm: bool = False,
+        layer_scale: Optional[float] = None,
+        offset_scale: float = 1.0,
+        dw_kernel_size: Optional[int] = None,
+        center_feature_scale: bool = False,
+        remove_center: bool = False,
+        with_cp: bool = False,
+        use_reference: bool = False,
+    ) -> None:
         super().__init__()
         if post_norm and res_post_norm:
             raise ValueError('post_norm and res_post_norm are exclusive; got both True')
         self.post_norm = post_norm
         self.with_cp = with_cp
         self.norm1 = build_norm_layer(channels, 'LN')
-        self.dcn = DCNv3(channels=channels, kernel_size=3, dw_kernel_size=dw_kernel_size,
-                         stride=1, pad=1, dilation=1, group=groups, offset_scale=offset_scale,
-                         act_layer=act_layer, norm_layer=norm_layer,
-                         center_feature_scale=center_feature_scale, remove_center=remove_center,
-                         use_reference=use_reference)
-        self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+        self.dcn = DCNv3(
+            channels=channels,
+            kernel_size=3,
+            dw_kernel_size=dw_kernel_size,
+            stride=1,
+            pad=1,
+            dilation=1,
+            group=groups,
+            offset_scale=offset_scale,
+            act_layer=act_layer,
+            norm_layer=norm_layer,
+            center_feature_scale=center_feature_scale,
+            remove_center=remove_center,
+            use_reference=use_reference,
+        )
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = build_norm_layer(channels, 'LN')
         self.mlp = MLPLayer(channels, int(channels * mlp_ratio), act_layer=act_layer)
         self.layer_scale = layer_scale
         if layer_scale is not None:
-            self.gamma1 = nn.Parameter(torch.full((channels, ), float(layer_scale)))
-            self.gamma2 = nn.Parameter(torch.full((channels, ), float(layer_scale)))
+            self.gamma1 = nn.Parameter(torch.full((channels,), float(layer_scale)))
+            self.gamma2 = nn.Parameter(torch.full((channels,), float(layer_scale)))
         self.res_post_norm = res_post_norm
         if res_post_norm:
             self.res_post_norm1 = build_norm_layer(channels, 'LN')
             self.res_post_norm2 = build_norm_layer(channels, 'LN')
 
-    def _branch(self, x: torch.Tensor, fn: nn.Module, norm: nn.Module,
-                res_post_norm: Optional[nn.Module], gamma: Optional[torch.Tensor]) -> torch.Tensor:
+    def _branch(
+        self,
+        x: torch.Tensor,
+        fn: nn.Module,
+        norm: nn.Module,
+        res_post_norm: Optional[nn.Module],
+        gamma: Optional[torch.Tensor],
+    ) -> torch.Tensor:
         if self.post_norm:
             out = norm(fn(x))
         else:
@@ -189,12 +217,20 @@ class InternImageLayer(nn.Module):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         scaled = self.layer_scale is not None
-        x = self._branch(x, self.dcn, self.norm1,
-                         self.res_post_norm1 if self.res_post_norm else None,
-                         self.gamma1 if scaled else None)
-        return self._branch(x, self.mlp, self.norm2,
-                            self.res_post_norm2 if self.res_post_norm else None,
-                            self.gamma2 if scaled else None)
+        x = self._branch(
+            x,
+            self.dcn,
+            self.norm1,
+            self.res_post_norm1 if self.res_post_norm else None,
+            self.gamma1 if scaled else None,
+        )
+        return self._branch(
+            x,
+            self.mlp,
+            self.norm2,
+            self.res_post_norm2 if self.res_post_norm else None,
+            self.gamma2 if scaled else None,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: channels-last (N, H, W, C) -> same shape."""
@@ -223,26 +259,37 @@ class InternImageStage(nn.Module):
             remove_center, with_cp, use_reference).
     """
 
-    def __init__(self,
-                 channels: int,
-                 depth: int,
-                 groups: int,
-                 downsample: bool = True,
-                 drop_path: Union[float, Sequence[float]] = 0.,
-                 post_norm: bool = False,
-                 center_feature_scale: bool = False,
-                 post_norm_block_ids: Optional[Sequence[int]] = None,
-                 norm_layer: str = 'LN',
-                 **block_kwargs) -> None:
+    def __init__(
+        self,
+        channels: int,
+        depth: int,
+        groups: int,
+        downsample: bool = True,
+        drop_path: Union[float, Sequence[float]] = 0.0,
+        post_norm: bool = False,
+        center_feature_scale: bool = False,
+        post_norm_block_ids: Optional[Sequence[int]] = None,
+        norm_layer: str = 'LN',
+        **block_kwargs,
+    ) -> None:
         super().__init__()
         rates = [float(drop_path)] * depth if isinstance(drop_path, Number) else list(drop_path)
         if len(rates) != depth:
             raise ValueError(f'drop_path must be a float or {depth} rates, got {len(rates)}')
-        self.blocks = nn.ModuleList([
-            InternImageLayer(channels, groups, drop_path=rates[i], post_norm=post_norm,
-                             center_feature_scale=center_feature_scale, norm_layer=norm_layer,
-                             **block_kwargs) for i in range(depth)
-        ])
+        self.blocks = nn.ModuleList(
+            [
+                InternImageLayer(
+                    channels,
+                    groups,
+                    drop_path=rates[i],
+                    post_norm=post_norm,
+                    center_feature_scale=center_feature_scale,
+                    norm_layer=norm_layer,
+                    **block_kwargs,
+                )
+                for i in range(depth)
+            ]
+        )
         # A post-norm stage's last block already ends in a norm; centre-feature-scale
         # models (H/G) keep the closing norm regardless.
         self.has_norm = not post_norm or center_feature_scale
@@ -254,7 +301,8 @@ class InternImageStage(nn.Module):
             if bad:
                 raise ValueError(f'post_norm_block_ids must index blocks 0..{depth - 1}, got {bad}')
             self.post_norms = nn.ModuleList(
-                [build_norm_layer(channels, 'LN') for _ in self.post_norm_block_ids])
+                [build_norm_layer(channels, 'LN') for _ in self.post_norm_block_ids]
+            )
         self.downsample = DownsampleLayer(channels, norm_layer) if downsample else None
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -268,10 +316,12 @@ class InternImageStage(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
-def layer_id_of_param(param_name: str,
-                      depths: Sequence[int],
-                      prefix: str = 'backbone.',
-                      post_norm_block_ids: Optional[Dict[int, Sequence[int]]] = None) -> int:
+def layer_id_of_param(
+    param_name: str,
+    depths: Sequence[int],
+    prefix: str = 'backbone.',
+    post_norm_block_ids: Optional[Dict[int, Sequence[int]]] = None,
+) -> int:
     """Layer id of a parameter for layer-wise lr decay, as the official recipes number them.
 
     Stem: 0; block ``b`` of stage ``s``: ``b + 1 + sum(depths[:s])``; stage ``s``'s closing
@@ -290,7 +340,7 @@ def layer_id_of_param(param_name: str,
     num_blocks = sum(depths)
     if not param_name.startswith(prefix):
         return num_blocks + 1
-    parts = param_name[len(prefix):].split('.')
+    parts = param_name[len(prefix) :].split('.')
     if parts[0] == 'patch_embed':
         return 0
     if parts[0] == 'levels' and len(parts) > 3:
@@ -300,11 +350,13 @@ def layer_id_of_param(param_name: str,
         if parts[2] == 'post_norms':
             block_ids = (post_norm_block_ids or {}).get(stage)
             if block_ids is None:
-                raise ValueError(f'{param_name!r} is an extra post-norm of stage {stage}: pass '
-                                 'post_norm_block_ids to place it')
+                raise ValueError(
+                    f'{param_name!r} is an extra post-norm of stage {stage}: pass '
+                    'post_norm_block_ids to place it'
+                )
             return block_ids[int(parts[3])] + 1 + sum(depths[:stage])
         if parts[2] in ('norm', 'downsample'):
-            return 1 + sum(depths[:stage + 1])
+            return 1 + sum(depths[: stage + 1])
     return num_blocks + 1
 
 
@@ -345,36 +397,72 @@ class InternImage(BaseModule):
 
     arch_settings: Dict[str, dict] = {
         't': dict(channels=64, depths=[4, 4, 18, 4], groups=[4, 8, 16, 32]),
-        's': dict(channels=80, depths=[4, 4, 21, 4], groups=[5, 10, 20, 40], layer_scale=1e-5,
-                  post_norm=True),
-        'b': dict(channels=112, depths=[4, 4, 21, 4], groups=[7, 14, 28, 56], layer_scale=1e-5,
-                  post_norm=True),
-        'l': dict(channels=160, depths=[5, 5, 22, 5], groups=[10, 20, 40, 80], layer_scale=1e-5,
-                  offset_scale=2.0, post_norm=True),
-        'xl': dict(channels=192, depths=[5, 5, 24, 5], groups=[12, 24, 48, 96],
-                   layer_scale=1e-5, offset_scale=2.0, post_norm=True),
-        'h': dict(channels=320, depths=[6, 6, 32, 6], groups=[10, 20, 40, 80], dw_kernel_size=5,
-                  res_post_norm=True, level2_post_norm_block_ids=[5, 11, 17, 23, 29],
-                  center_feature_scale=True),
-        'g': dict(channels=512, depths=[2, 2, 48, 4], groups=[16, 32, 64, 128], dw_kernel_size=5,
-                  post_norm=True, level2_post_norm_block_ids=list(range(5, 48, 6)),
-                  center_feature_scale=True),
+        's': dict(
+            channels=80,
+            depths=[4, 4, 21, 4],
+            groups=[5, 10, 20, 40],
+            layer_scale=1e-5,
+            post_norm=True,
+        ),
+        'b': dict(
+            channels=112,
+            depths=[4, 4, 21, 4],
+            groups=[7, 14, 28, 56],
+            layer_scale=1e-5,
+            post_norm=True,
+        ),
+        'l': dict(
+            channels=160,
+            depths=[5, 5, 22, 5],
+            groups=[10, 20, 40, 80],
+            layer_scale=1e-5,
+            offset_scale=2.0,
+            post_norm=True,
+        ),
+        'xl': dict(
+            channels=192,
+            depths=[5, 5, 24, 5],
+            groups=[12, 24, 48, 96],
+            layer_scale=1e-5,
+            offset_scale=2.0,
+            post_norm=True,
+        ),
+        'h': dict(
+            channels=320,
+            depths=[6, 6, 32, 6],
+            groups=[10, 20, 40, 80],
+            dw_kernel_size=5,
+            res_post_norm=True,
+            level2_post_norm_block_ids=[5, 11, 17, 23, 29],
+            center_feature_scale=True,
+        ),
+        'g': dict(
+            channels=512,
+            depths=[2, 2, 48, 4],
+            groups=[16, 32, 64, 128],
+            dw_kernel_size=5,
+            post_norm=True,
+            level2_post_norm_block_ids=list(range(5, 48, 6)),
+            center_feature_scale=True,
+        ),
     }
     num_stages = 4
 
-    def __init__(self,
-                 arch: Union[str, dict] = 't',
-                 in_channels: int = 3,
-                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
-                 drop_path_rate: float = 0.,
-                 with_cp: bool = False,
-                 frozen_stages: int = -1,
-                 layer_scale: Optional[float] = None,
-                 offset_scale: Optional[float] = None,
-                 act_layer: str = 'GELU',
-                 norm_layer: str = 'LN',
-                 use_reference: bool = False,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+    def __init__(
+        self,
+        arch: Union[str, dict] = 't',
+        in_channels: int = 3,
+        out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
+        drop_path_rate: float = 0.0,
+        with_cp: bool = False,
+        frozen_stages: int = -1,
+        layer_scale: Optional[float] = None,
+        offset_scale: Optional[float] = None,
+        act_layer: str = 'GELU',
+        norm_layer: str = 'LN',
+        use_reference: bool = False,
+        init_cfg: Optional[Union[dict, List[dict]]] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch = self._parse_arch(arch)
         if layer_scale is not None:
@@ -387,10 +475,11 @@ class InternImage(BaseModule):
         self.out_indices = self._parse_out_indices(out_indices)
         self.out_channels = [self.num_features[i] for i in self.out_indices]
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}], '
-                             f'got {frozen_stages!r}')
+            raise ValueError(
+                f'frozen_stages must be an int in [-1, {self.num_stages}], got {frozen_stages!r}'
+            )
         self.frozen_stages = frozen_stages
-        if not 0. <= drop_path_rate < 1.:
+        if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
 
         self.patch_embed = StemLayer(in_channels, settings['channels'], act_layer, norm_layer)
@@ -406,7 +495,7 @@ class InternImage(BaseModule):
                     depth=self.depths[i],
                     groups=settings['groups'][i],
                     downsample=i < self.num_stages - 1,
-                    drop_path=rates[first:first + self.depths[i]],
+                    drop_path=rates[first : first + self.depths[i]],
                     post_norm=settings['post_norm'],
                     center_feature_scale=settings['center_feature_scale'],
                     post_norm_block_ids=settings['level2_post_norm_block_ids'] if i == 2 else None,
@@ -419,7 +508,9 @@ class InternImage(BaseModule):
                     dw_kernel_size=settings['dw_kernel_size'],
                     remove_center=settings['remove_center'],
                     with_cp=with_cp,
-                    use_reference=use_reference))
+                    use_reference=use_reference,
+                )
+            )
         self._init_default_weights()
         self._freeze_stages()
 
@@ -428,29 +519,34 @@ class InternImage(BaseModule):
     def _parse_arch(cls, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
             if arch.lower() not in cls.arch_settings:
-                raise ValueError(f'arch must be one of {sorted(cls.arch_settings)} or a dict, '
-                                 f'got {arch!r}')
+                raise ValueError(
+                    f'arch must be one of {sorted(cls.arch_settings)} or a dict, got {arch!r}'
+                )
             arch = cls.arch_settings[arch.lower()]
         if not isinstance(arch, dict):
             raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
         missing = [k for k in _REQUIRED_ARCH_KEYS if k not in arch]
         unknown = sorted(set(arch) - set(_REQUIRED_ARCH_KEYS) - set(_DEFAULT_ARCH))
         if missing or unknown:
-            raise ValueError(f'arch dict: missing keys {missing}, unknown keys {unknown}; '
-                             f'required {list(_REQUIRED_ARCH_KEYS)}, optional '
-                             f'{sorted(_DEFAULT_ARCH)}')
+            raise ValueError(
+                f'arch dict: missing keys {missing}, unknown keys {unknown}; '
+                f'required {list(_REQUIRED_ARCH_KEYS)}, optional '
+                f'{sorted(_DEFAULT_ARCH)}'
+            )
         settings = {**copy.deepcopy(_DEFAULT_ARCH), **copy.deepcopy(dict(arch))}
         for key in ('depths', 'groups'):
             if len(settings[key]) != cls.num_stages:
-                raise ValueError(f'arch {key} must have {cls.num_stages} entries, '
-                                 f'got {settings[key]}')
+                raise ValueError(
+                    f'arch {key} must have {cls.num_stages} entries, got {settings[key]}'
+                )
         for i, group in enumerate(settings['groups']):
             stage_channels = settings['channels'] * 2**i
             if stage_channels % group:
-                raise ValueError(f'arch groups[{i}]={group} must divide the stage channels '
-                                 f'{stage_channels}')
+                raise ValueError(
+                    f'arch groups[{i}]={group} must divide the stage channels {stage_channels}'
+                )
         if settings['channels'] % 2:
-            raise ValueError(f"arch channels must be even, got {settings['channels']}")
+            raise ValueError(f'arch channels must be even, got {settings["channels"]}')
         return settings
 
     def _parse_out_indices(self, out_indices: Union[int, Sequence[int]]) -> List[int]:
@@ -459,8 +555,10 @@ class InternImage(BaseModule):
         parsed = []
         for index in out_indices:
             if not isinstance(index, int) or not -self.num_stages <= index < self.num_stages:
-                raise ValueError(f'out_indices must be ints in [-{self.num_stages}, '
-                                 f'{self.num_stages - 1}], got {tuple(out_indices)}')
+                raise ValueError(
+                    f'out_indices must be ints in [-{self.num_stages}, '
+                    f'{self.num_stages - 1}], got {tuple(out_indices)}'
+                )
             parsed.append(index % self.num_stages)
         if not parsed:
             raise ValueError('out_indices must name at least one stage')
@@ -470,7 +568,7 @@ class InternImage(BaseModule):
         """Linear: trunc-normal(0.02), bias 0; LayerNorm: 1/0; then DCNv3's own init."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=.02)
+                trunc_normal_(module.weight, std=0.02)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm):
@@ -490,6 +588,7 @@ class InternImage(BaseModule):
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             from ..checkpoint import load_backbone_checkpoint
+
             load_backbone_checkpoint(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'))
             self._is_init = True
         elif init_cfg is not None:
@@ -501,7 +600,7 @@ class InternImage(BaseModule):
     def _frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
             return []
-        return [self.patch_embed, *self.levels[:self.frozen_stages]]
+        return [self.patch_embed, *self.levels[: self.frozen_stages]]
 
     def _freeze_stages(self) -> None:
         for module in self._frozen_modules():
@@ -535,8 +634,11 @@ class InternImage(BaseModule):
     @property
     def post_norm_block_ids(self) -> Dict[int, List[int]]:
         """Stage index -> ids of blocks followed by an extra post-norm (H/G: stage 2)."""
-        return {i: level.post_norm_block_ids for i, level in enumerate(self.levels)
-                if level.post_norm_block_ids}
+        return {
+            i: level.post_norm_block_ids
+            for i, level in enumerate(self.levels)
+            if level.post_norm_block_ids
+        }
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise lr decay (mmpretrain's convention).
