@@ -14,7 +14,7 @@ from .functional import (
     dcnv3_output_size,
     extension_available,
 )
-from .layers import build_act_layer, build_norm_layer, to_channels_first, to_channels_last
+from .layers import build_act_layer, build_layout_norm, to_channels_first, to_channels_last
 from .modules import DCNv3
 from .reference import dcnv3_reference, sampling_points
 
@@ -27,7 +27,7 @@ __all__ = [
     'extension_available',
     'sampling_points',
     'build_act_layer',
-    'build_norm_layer',
+    'build_layout_norm',
     'to_channels_first',
     'to_channels_last',
     'MAX_SOFTMAX_POINTS',

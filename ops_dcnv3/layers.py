@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ['to_channels_first', 'to_channels_last', 'build_norm_layer', 'build_act_layer']
+__all__ = ['to_channels_first', 'to_channels_last', 'build_layout_norm', 'build_act_layer']
 
 Layout = Literal['channels_first', 'channels_last']
 _LAYOUTS = ('channels_first', 'channels_last')
@@ -29,7 +29,7 @@ class to_channels_last(nn.Module):  # noqa: N801
         return x.permute(0, 2, 3, 1)
 
 
-def build_norm_layer(
+def build_layout_norm(
     dim: int,
     norm_layer: str,
     in_format: Layout = 'channels_last',

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .functional import MAX_SOFTMAX_POINTS, dcnv3
-from .layers import build_act_layer, build_norm_layer
+from .layers import build_act_layer, build_layout_norm
 from .reference import dcnv3_reference
 
 __all__ = ['DCNv3']
@@ -116,7 +116,7 @@ class DCNv3(nn.Module):
                 padding=(dw_kernel_size - 1) // 2,
                 groups=channels,
             ),
-            build_norm_layer(channels, norm_layer, 'channels_first', 'channels_last'),
+            build_layout_norm(channels, norm_layer, 'channels_first', 'channels_last'),
             build_act_layer(act_layer),
         )
         self.offset = nn.Linear(channels, group * self.num_points * 2)

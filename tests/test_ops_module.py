@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ops_dcnv3 import DCNv3, build_norm_layer, dcnv3_reference
+from ops_dcnv3 import DCNv3, build_layout_norm, dcnv3_reference
 
 BASE_KEYS = {
     'dw_conv.0.weight',
@@ -177,14 +177,14 @@ def test_constructor_errors_and_warning():
         DCNv3(channels=16, use_reference=True)(torch.zeros(1, 16, 4, 4))
 
 
-def test_build_norm_layer_layouts():
+def test_build_layout_norm_layouts():
     x = torch.randn(2, 4, 3, 5)  # channels-first, C=4
-    ln = build_norm_layer(4, 'LN', 'channels_first', 'channels_first')
+    ln = build_layout_norm(4, 'LN', 'channels_first', 'channels_first')
     assert [type(m).__name__ for m in ln] == ['to_channels_last', 'LayerNorm', 'to_channels_first']
     torch.testing.assert_close(
         ln(x), F.layer_norm(x.permute(0, 2, 3, 1), (4,), eps=1e-6).permute(0, 3, 1, 2)
     )
-    bn = build_norm_layer(4, 'BN', 'channels_last', 'channels_last').eval()
+    bn = build_layout_norm(4, 'BN', 'channels_last', 'channels_last').eval()
     assert [type(m).__name__ for m in bn] == [
         'to_channels_first',
         'BatchNorm2d',
@@ -192,7 +192,7 @@ def test_build_norm_layer_layouts():
     ]
     torch.testing.assert_close(bn(x.permute(0, 2, 3, 1)), x.permute(0, 2, 3, 1) / (1 + 1e-5) ** 0.5)
     with pytest.raises(ValueError, match='in_format'):
-        build_norm_layer(4, 'LN', 'nchw')
+        build_layout_norm(4, 'LN', 'nchw')
 
 
 def test_bfloat16_autocast_on_cpu():

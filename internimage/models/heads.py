@@ -13,7 +13,7 @@ from mmengine.registry import MODELS
 from mmpretrain.models.heads import ClsHead
 from torch import nn
 
-from ops_dcnv3 import build_act_layer, build_norm_layer
+from ops_dcnv3 import build_act_layer, build_layout_norm
 
 __all__ = ['InternImageClsHead', 'InternImageAttnPoolClsHead', 'AttentionPooling']
 
@@ -52,7 +52,7 @@ class InternImageClsHead(ClsHead):
         mid_channels = int(in_channels * cls_scale)
         self.conv_head = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
-            build_norm_layer(mid_channels, 'BN', 'channels_first', 'channels_first'),
+            build_layout_norm(mid_channels, 'BN', 'channels_first', 'channels_first'),
             build_act_layer(act_layer),
         )
         self.fc = nn.Linear(mid_channels, num_classes)
@@ -84,9 +84,9 @@ class AttentionPooling(nn.Module):
         if dim % num_heads:
             raise ValueError(f'dim ({dim}) must be divisible by num_heads ({num_heads})')
         self.num_heads = num_heads
-        self.norm1_q = build_norm_layer(dim, 'LN')
-        self.norm1_k = build_norm_layer(dim, 'LN')
-        self.norm1_v = build_norm_layer(dim, 'LN')
+        self.norm1_q = build_layout_norm(dim, 'LN')
+        self.norm1_k = build_layout_norm(dim, 'LN')
+        self.norm1_v = build_layout_norm(dim, 'LN')
         self.cross_dcn = _CrossAttention(dim, num_heads, out_dim or dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -160,7 +160,7 @@ class InternImageAttnPoolClsHead(ClsHead):
         )
         self.dcnv3_head_x3 = nn.Conv2d(in_channels // 2, embed_dim, kernel_size=1)
         self.clip_projector = AttentionPooling(embed_dim, num_heads, out_dim)
-        self.fc_norm = build_norm_layer(out_dim, 'LN')
+        self.fc_norm = build_layout_norm(out_dim, 'LN')
         self.fc = nn.Linear(out_dim, num_classes)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:

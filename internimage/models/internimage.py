@@ -19,7 +19,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from ops_dcnv3 import DCNv3, build_act_layer, build_norm_layer
+from ops_dcnv3 import DCNv3, build_act_layer, build_layout_norm
 
 __all__ = [
     'InternImage',
@@ -65,12 +65,12 @@ class StemLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels // 2, kernel_size=3, stride=2, padding=1)
-        self.norm1 = build_norm_layer(
+        self.norm1 = build_layout_norm(
             out_channels // 2, norm_layer, 'channels_first', 'channels_first'
         )
         self.act = build_act_layer(act_layer)
         self.conv2 = nn.Conv2d(out_channels // 2, out_channels, kernel_size=3, stride=2, padding=1)
-        self.norm2 = build_norm_layer(out_channels, norm_layer, 'channels_first', 'channels_last')
+        self.norm2 = build_layout_norm(out_channels, norm_layer, 'channels_first', 'channels_last')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.norm1(self.conv1(x)))
@@ -90,7 +90,7 @@ class DownsampleLayer(nn.Module):
         self.conv = nn.Conv2d(
             channels, 2 * channels, kernel_size=3, stride=2, padding=1, bias=False
         )
-        self.norm = build_norm_layer(2 * channels, norm_layer, 'channels_first', 'channels_last')
+        self.norm = build_layout_norm(2 * channels, norm_layer, 'channels_first', 'channels_last')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x.permute(0, 3, 1, 2)))
@@ -169,7 +169,7 @@ class InternImageLayer(nn.Module):
             raise ValueError('post_norm and res_post_norm are exclusive; got both True')
         self.post_norm = post_norm
         self.with_cp = with_cp
-        self.norm1 = build_norm_layer(channels, 'LN')
+        self.norm1 = build_layout_norm(channels, 'LN')
         self.dcn = DCNv3(
             channels=channels,
             kernel_size=3,
@@ -186,7 +186,7 @@ class InternImageLayer(nn.Module):
             use_reference=use_reference,
         )
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
-        self.norm2 = build_norm_layer(channels, 'LN')
+        self.norm2 = build_layout_norm(channels, 'LN')
         self.mlp = MLPLayer(channels, int(channels * mlp_ratio), act_layer=act_layer)
         self.layer_scale = layer_scale
         if layer_scale is not None:
@@ -194,8 +194,8 @@ class InternImageLayer(nn.Module):
             self.gamma2 = nn.Parameter(torch.full((channels,), float(layer_scale)))
         self.res_post_norm = res_post_norm
         if res_post_norm:
-            self.res_post_norm1 = build_norm_layer(channels, 'LN')
-            self.res_post_norm2 = build_norm_layer(channels, 'LN')
+            self.res_post_norm1 = build_layout_norm(channels, 'LN')
+            self.res_post_norm2 = build_layout_norm(channels, 'LN')
 
     def _branch(
         self,
@@ -294,14 +294,14 @@ class InternImageStage(nn.Module):
         # models (H/G) keep the closing norm regardless.
         self.has_norm = not post_norm or center_feature_scale
         if self.has_norm:
-            self.norm = build_norm_layer(channels, 'LN')
+            self.norm = build_layout_norm(channels, 'LN')
         self.post_norm_block_ids = list(post_norm_block_ids or [])
         if self.post_norm_block_ids:
             bad = [i for i in self.post_norm_block_ids if not 0 <= i < depth]
             if bad:
                 raise ValueError(f'post_norm_block_ids must index blocks 0..{depth - 1}, got {bad}')
             self.post_norms = nn.ModuleList(
-                [build_norm_layer(channels, 'LN') for _ in self.post_norm_block_ids]
+                [build_layout_norm(channels, 'LN') for _ in self.post_norm_block_ids]
             )
         self.downsample = DownsampleLayer(channels, norm_layer) if downsample else None
 
