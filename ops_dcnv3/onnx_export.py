@@ -110,19 +110,6 @@ def _dcnv3_points(
     ]
 
 
-def _deformconv_point_index(
-    kernel_h: int, kernel_w: int, dilation_h: int, dilation_w: int, remove_center: bool
-) -> List[int]:
-    """For each DeformConv point (row-major, y slowest) the DCNv3 point index; the removed
-    centre maps to ``K`` (a zero point appended by the caller)."""
-    points = _dcnv3_points(kernel_h, kernel_w, dilation_h, dilation_w, remove_center)
-    by_position = {(i_x, i_y): k for k, (i_x, i_y, _, _) in enumerate(points)}
-    missing = len(points)
-    return [
-        by_position.get((i_x, i_y), missing) for i_y in range(kernel_h) for i_x in range(kernel_w)
-    ]
-
-
 # ------------------------------------------------------------------ translations
 
 
@@ -248,7 +235,6 @@ def _translate_deformconv(op, opset: int):
         points = _dcnv3_points(kernel_h, kernel_w, dilation_h, dilation_w, remove_center)
         num_points = len(points)
         channels = group * group_channels
-        order = _deformconv_point_index(kernel_h, kernel_w, dilation_h, dilation_w, remove_center)
 
         def const_ints(values):
             return op.Constant(value_ints=[int(v) for v in values])
@@ -256,45 +242,50 @@ def _translate_deformconv(op, opset: int):
         def const_float(array):
             return op.CastLike(op.Constant(value_floats=[float(v) for v in np.ravel(array)]), input)
 
-        def append_zero_point(tensor, last_dim):
-            # (N, H_out, W_out, G, last_dim) -> (..., last_dim + width of one point) zeros.
-            extra = last_dim // num_points
-            pads = [0, 0, 0, 0, 0] + [0, 0, 0, 0, extra]
-            return op.Pad(tensor, const_ints(pads))
-
         out_hw = op.Shape(offset, start=1, end=3)
         x = op.Transpose(input, perm=[0, 3, 1, 2])  # (N, C, H, W)
 
-        # Offsets: DCNv3 (dx, dy) per point k -> DeformConv (dy, dx) per row-major point.
-        offset = op.Reshape(offset, const_ints([0, 0, 0, group, num_points * 2]))
-        if remove_center:
-            offset = append_zero_point(offset, num_points * 2)
-        pair_index = [2 * k + c for k in order for c in (1, 0)]
-        offset = op.Gather(offset, const_ints(pair_index), axis=4)
+        def to_deformconv_order(tensor, pair):
+            # (N, H_out, W_out, G*K*pair) -> channels first, then one gather of whole
+            # (H_out, W_out) planes puts DeformConv's row-major points (y slowest) in place of
+            # DCNv3's k = i_x*kernel_h + i_y, swaps (dx, dy) to (dy, dx) and, without the
+            # centre point, reads a zero plane appended for it.
+            tensor = op.Transpose(tensor, perm=[0, 3, 1, 2])
+            shape = op.Concat(const_ints([0, group, num_points * pair]), out_hw, axis=0)
+            tensor = op.Reshape(tensor, shape)  # (N, G, K*pair, H_out, W_out)
+            if remove_center:
+                tensor = op.Pad(tensor, const_ints([0, 0, 0, 0, 0, 0, 0, pair, 0, 0]))
+            by_position = {(i_x, i_y): k for k, (i_x, i_y, _, _) in enumerate(points)}
+            index = [
+                by_position.get((i_x, i_y), num_points) * pair + (pair - 1 - c)
+                for i_y in range(kernel_h)
+                for i_x in range(kernel_w)
+                for c in range(pair)
+            ]
+            return op.Gather(tensor, const_ints(index), axis=2)
+
+        offset = to_deformconv_order(offset, 2)  # (N, G, kh*kw*2, H_out, W_out)
         if offset_scale != 1.0:
             # DeformConv samples at p*stride - pad + i*dilation + offset'; DCNv3 at
             # p*stride - pad + half + (grid_k + offset)*s, so offset' = offset*s + (s-1)*grid_k.
-            by_position = {(i_x, i_y): (gx, gy) for i_x, i_y, gx, gy in points}
             half_w = (dilation_w * (kernel_w - 1)) // 2
             half_h = (dilation_h * (kernel_h - 1)) // 2
-            shift = []
-            for i_y in range(kernel_h):
-                for i_x in range(kernel_w):
-                    gx, gy = by_position.get(
-                        (i_x, i_y), (-half_w + i_x * dilation_w, -half_h + i_y * dilation_h)
-                    )
-                    shift += [(offset_scale - 1) * gy, (offset_scale - 1) * gx]
-            offset = op.Add(op.Mul(offset, const_float([offset_scale])), const_float(shift))
-        offset = op.Transpose(offset, perm=[0, 3, 4, 1, 2])  # (N, G, kh*kw*2, H_out, W_out)
+            shift = [
+                (offset_scale - 1) * value
+                for i_y in range(kernel_h)
+                for i_x in range(kernel_w)
+                for value in (-half_h + i_y * dilation_h, -half_w + i_x * dilation_w)
+            ]  # also shifts remove_center's zero-weight centre point: no effect
+            shift = op.Reshape(const_float(shift), const_ints([kernel_h * kernel_w * 2, 1, 1]))
+            offset = op.Add(op.Mul(offset, const_float([offset_scale])), shift)
         offset = op.Reshape(offset, op.Concat(const_ints([0, -1]), out_hw, axis=0))
 
-        weights = op.Reshape(mask, const_ints([0, 0, 0, group, num_points]))
+        weights = mask
         if softmax_mask:
+            weights = op.Reshape(weights, const_ints([0, 0, 0, group, num_points]))
             weights = op.Softmax(weights, axis=-1)
-        if remove_center:
-            weights = append_zero_point(weights, num_points)
-        weights = op.Gather(weights, const_ints(order), axis=4)
-        weights = op.Transpose(weights, perm=[0, 3, 4, 1, 2])
+            weights = op.Reshape(weights, const_ints([0, 0, 0, -1]))
+        weights = to_deformconv_order(weights, 1)  # (N, G, kh*kw, H_out, W_out)
         weights = op.Reshape(weights, op.Concat(const_ints([0, -1]), out_hw, axis=0))
 
         kernel = op.Reshape(

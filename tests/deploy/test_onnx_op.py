@@ -17,7 +17,6 @@ from ops_dcnv3 import dcnv3_reference
 from ops_dcnv3.onnx_export import (
     CUSTOM_DOMAIN,
     CUSTOM_OP_TYPE,
-    _deformconv_point_index,
     check_export_opset,
     dcnv3_translation_table,
 )
@@ -211,10 +210,3 @@ def test_opset_checks():
         check_export_opset('gridsample', 15)
     with pytest.raises(ValueError, match='unknown DCNv3 export mode'):
         check_export_opset('bilinear')
-
-
-def test_deformconv_point_order():
-    # DeformConv is row-major (y slowest); DCNv3 has k = i_x * kernel_h + i_y.
-    assert _deformconv_point_index(2, 3, 1, 1, False) == [0, 2, 4, 1, 3, 5]
-    # Without the centre, the centre position reads the appended zero point (index K = 8).
-    assert _deformconv_point_index(3, 3, 1, 1, True) == [0, 3, 5, 1, 8, 6, 2, 4, 7]
