@@ -178,35 +178,23 @@ def _translate_gridsample(op, opset: int):
         offset = op.Reshape(offset, const_ints([0, 0, 0, group, num_points, 2]))
         offset_coef = op.Mul(two_over_size, const_float([offset_scale]))
         grid = op.Add(op.Mul(offset, offset_coef), const_part)  # (N, H_out, W_out, G, K, 2)
-        grid = op.Transpose(grid, perm=[0, 3, 1, 2, 4, 5])
-        grid = op.Reshape(
-            grid,
-            op.Concat(
-                const_ints([-1]),
-                out_h,
-                op.Mul(out_w, const_ints([num_points])),
-                const_ints([2]),
-                axis=0,
-            ),
-        )
+        # Points before rows, (N*G, K*H_out, W_out, 2): the sum over points then adds whole
+        # (H_out, W_out) planes, which vectorises, instead of reducing an innermost axis of K.
+        grid = op.Transpose(grid, perm=[0, 3, 4, 1, 2, 5])  # (N, G, K, H_out, W_out, 2)
+        rows = op.Mul(out_h, const_ints([num_points]))
+        grid = op.Reshape(grid, op.Concat(const_ints([-1]), rows, out_w, const_ints([2]), axis=0))
         sampled = op.GridSample(value, grid, mode=mode, padding_mode='zeros', align_corners=0)
         sampled = op.Reshape(
             sampled,
-            op.Concat(
-                const_ints([-1, group, group_channels]),
-                out_h,
-                out_w,
-                const_ints([num_points]),
-                axis=0,
-            ),
-        )  # (N, G, Cg, H_out, W_out, K)
+            op.Concat(const_ints([-1, group, group_channels, num_points]), out_h, out_w, axis=0),
+        )  # (N, G, Cg, K, H_out, W_out)
 
         weights = op.Reshape(mask, const_ints([0, 0, 0, group, num_points]))
         if softmax_mask:
             weights = op.Softmax(weights, axis=-1)
-        weights = op.Transpose(weights, perm=[0, 3, 1, 2, 4])
-        weights = op.Unsqueeze(weights, const_ints([2]))  # (N, G, 1, H_out, W_out, K)
-        output = op.ReduceSum(op.Mul(sampled, weights), const_ints([-1]), keepdims=0)
+        weights = op.Transpose(weights, perm=[0, 3, 4, 1, 2])
+        weights = op.Unsqueeze(weights, const_ints([2]))  # (N, G, 1, K, H_out, W_out)
+        output = op.ReduceSum(op.Mul(sampled, weights), const_ints([3]), keepdims=0)
         output = op.Transpose(output, perm=[0, 3, 4, 1, 2])  # (N, H_out, W_out, G, Cg)
         return op.Reshape(output, const_ints([0, 0, 0, -1]))
 
