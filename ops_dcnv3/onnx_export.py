@@ -190,9 +190,9 @@ def _translate_gridsample(op, opset: int):
         )  # (N, G, Cg, K, H_out, W_out)
 
         weights = op.Reshape(mask, const_ints([0, 0, 0, group, num_points]))
+        weights = op.Transpose(weights, perm=[0, 3, 4, 1, 2])  # (N, G, K, H_out, W_out)
         if softmax_mask:
-            weights = op.Softmax(weights, axis=-1)
-        weights = op.Transpose(weights, perm=[0, 3, 4, 1, 2])
+            weights = op.Softmax(weights, axis=2)
         weights = op.Unsqueeze(weights, const_ints([2]))  # (N, G, 1, K, H_out, W_out)
         output = op.ReduceSum(op.Mul(sampled, weights), const_ints([3]), keepdims=0)
         output = op.Transpose(output, perm=[0, 3, 4, 1, 2])  # (N, H_out, W_out, G, Cg)
