@@ -113,6 +113,22 @@ def _dcnv3_points(
 # ------------------------------------------------------------------ translations
 
 
+def int_constant(op, values):
+    """An int64 1-D ``Constant`` (a ``value`` tensor: onnx's version converter, used for
+    opsets below 18, only understands that form)."""
+    from onnxscript import ir
+
+    return op.Constant(value=ir.tensor(np.asarray([int(v) for v in values], dtype=np.int64)))
+
+
+def float_constant(op, values, like):
+    """A 1-D float ``Constant`` cast like ``like``."""
+    from onnxscript import ir
+
+    array = np.asarray([float(v) for v in np.ravel(values)], dtype=np.float32)
+    return op.CastLike(op.Constant(value=ir.tensor(array)), like)
+
+
 def _translate_gridsample(op, opset: int):
     mode = 'linear' if opset >= 20 else 'bilinear'  # GridSample-20 renamed the mode
 
@@ -139,10 +155,10 @@ def _translate_gridsample(op, opset: int):
         grid_xy = np.array([[gx, gy] for _, _, gx, gy in points], dtype=np.float32)
 
         def const_ints(values):
-            return op.Constant(value_ints=[int(v) for v in values])
+            return int_constant(op, values)
 
         def const_float(array):
-            return op.CastLike(op.Constant(value_floats=[float(v) for v in np.ravel(array)]), input)
+            return float_constant(op, array, input)
 
         # Value: (N, H, W, G*Cg) -> (N*G, Cg, H, W).
         in_h = op.Shape(input, start=1, end=2)
@@ -157,7 +173,7 @@ def _translate_gridsample(op, opset: int):
         out_w = op.Shape(offset, start=2, end=3)
         half_w = (dilation_w * (kernel_w - 1)) // 2
         half_h = (dilation_h * (kernel_h - 1)) // 2
-        zero, one = op.Constant(value_int=0), op.Constant(value_int=1)
+        zero, one = op.Squeeze(const_ints([0])), op.Squeeze(const_ints([1]))
         cols = op.CastLike(op.Range(zero, op.Squeeze(out_w), one), input)
         rows = op.CastLike(op.Range(zero, op.Squeeze(out_h), one), input)
         base_x = op.Add(op.Mul(cols, const_float([stride_w])), const_float([half_w - pad_w]))
@@ -225,10 +241,10 @@ def _translate_deformconv(op, opset: int):
         channels = group * group_channels
 
         def const_ints(values):
-            return op.Constant(value_ints=[int(v) for v in values])
+            return int_constant(op, values)
 
         def const_float(array):
-            return op.CastLike(op.Constant(value_floats=[float(v) for v in np.ravel(array)]), input)
+            return float_constant(op, array, input)
 
         out_hw = op.Shape(offset, start=1, end=3)
         x = op.Transpose(input, perm=[0, 3, 1, 2])  # (N, C, H, W)
@@ -277,7 +293,7 @@ def _translate_deformconv(op, opset: int):
         weights = op.Reshape(weights, op.Concat(const_ints([0, -1]), out_hw, axis=0))
 
         kernel = op.Reshape(
-            op.CastLike(op.Constant(value_floats=[1.0]), input),
+            const_float([1.0]),
             const_ints([1, 1, 1, 1]),
         )
         kernel = op.Expand(kernel, const_ints([channels, 1, kernel_h, kernel_w]))
@@ -373,9 +389,9 @@ def _translate_custom(op, opset: int):
         if softmax_mask:
             # TRTDCNv3 takes point weights that are already softmax-normalised.
             num_points = kernel_h * kernel_w - int(remove_center)
-            mask = op.Reshape(mask, op.Constant(value_ints=[0, 0, 0, group, num_points]))
+            mask = op.Reshape(mask, int_constant(op, [0, 0, 0, group, num_points]))
             mask = op.Softmax(mask, axis=-1)
-            mask = op.Reshape(mask, op.Constant(value_ints=[0, 0, 0, -1]))
+            mask = op.Reshape(mask, int_constant(op, [0, 0, 0, -1]))
         return getattr(custom, CUSTOM_OP_TYPE)(
             input,
             offset,

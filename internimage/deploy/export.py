@@ -28,7 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ops_dcnv3.onnx_export import check_export_opset, dcnv3_translation_table
+from ops_dcnv3.onnx_export import (
+    check_export_opset,
+    dcnv3_translation_table,
+    float_constant,
+    int_constant,
+)
 
 __all__ = [
     'DeployError',
@@ -375,7 +380,7 @@ def _adaptive_avg_pool2d(self, output_size):
     from onnxscript import opset18 as op
 
     def ints(*values):
-        return op.Constant(value_ints=list(values))
+        return int_constant(op, values)
 
     out = self
     for axis, size in ((2, int(output_size[0])), (3, int(output_size[1]))):
@@ -400,7 +405,7 @@ def _gelu(self, approximate: str = 'none'):
     from onnxscript import opset18 as op
 
     def scalar(value):
-        return op.CastLike(op.Constant(value_float=value), self)
+        return float_constant(op, [value], self)
 
     if approximate == 'tanh':
         cube = op.Mul(op.Mul(self, self), self)
@@ -428,6 +433,20 @@ def _temporary_path(out: str) -> str:
     handle, path = tempfile.mkstemp(prefix=f'.{osp.basename(out)}.', suffix='.tmp', dir=folder)
     os.close(handle)
     return path
+
+
+def _too_new_for(model, opset: int) -> str:
+    """': X, Y do not exist in opset K' for the graph's ops newer than ``opset``."""
+    import onnx
+
+    missing = set()
+    for node in model.graph.node:
+        if node.domain in ('', 'ai.onnx'):
+            try:
+                onnx.defs.get_schema(node.op_type, opset, '')
+            except onnx.defs.SchemaError:
+                missing.add(node.op_type)
+    return f': {", ".join(sorted(missing))} do(es) not exist in opset {opset}' if missing else ''
 
 
 def _non_standard_nodes(model) -> List[str]:
@@ -512,8 +531,9 @@ def export_module(
         written = next((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), None)
         if written != opset:
             raise DeployError(
-                f'torch could not write opset {opset} (the graph came out in opset {written}); '
-                'choose another --opset'
+                f'torch could not write opset {opset} (the graph came out in opset {written})'
+                + _too_new_for(model, opset)
+                + '; choose a later --opset'
             )
         if mode != 'custom':
             foreign = _non_standard_nodes(model)
@@ -535,7 +555,18 @@ def export_module(
             all_tensors_to_one_file=True,
             location=f'{osp.basename(out)}.data' if large else None,
         )
-        onnx.checker.check_model(tmp, full_check=True)
+        try:
+            onnx.checker.check_model(tmp, full_check=True)
+        except onnx.checker.ValidationError as error:
+            if opset >= 18:
+                raise
+            # torch writes opset 18 and onnx's version converter brings it down; it can
+            # leave opset-18 attributes behind (e.g. ReduceMean's noop_with_empty_axes).
+            first = str(error).strip().splitlines()[0]
+            raise DeployError(
+                f"the opset {opset} graph from onnx's version converter is invalid ({first}); "
+                'use --opset 18 or later'
+            ) from error
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private
