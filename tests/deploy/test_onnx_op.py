@@ -51,11 +51,22 @@ def _op_args(case):
 
 
 def _reference(input, offset, mask, case):
-    params = inspect.signature(dcnv3_reference).parameters
-    args = list(case)
-    if 'im2col_step' in params:  # TODO(dev): signature before the op API redesign
-        args.insert(11, 64)
-    return dcnv3_reference(input, offset, mask, *args)
+    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, softmax = case
+    if 'im2col_step' in inspect.signature(dcnv3_reference).parameters:  # TODO(dev): old API
+        return dcnv3_reference(input, offset, mask, *case[:11], 64, *case[11:])
+    return dcnv3_reference(
+        input,
+        offset,
+        mask,
+        kernel_size=(kh, kw),
+        stride=(sh, sw),
+        padding=(ph, pw),
+        dilation=(dh, dw),
+        group=group,
+        offset_scale=scale,
+        remove_center=remove_center,
+        softmax_mask=softmax,
+    )
 
 
 class _Op(torch.nn.Module):
