@@ -1,12 +1,14 @@
 """Layer-wise lr decay: hand-written ids for a tiny model; mmpretrain's path agrees."""
 
+import re
+
 import pytest
-from backbone_official_keys import TINY_ARCH
 from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 import internimage  # noqa: F401  (registers the constructor)
 from internimage import InternImage
+from tests.models.official_keys import TINY_ARCH
 
 BASE_LR, BASE_WD, RATE = 1e-3, 0.05, 0.9
 
@@ -18,13 +20,14 @@ class _Model(nn.Module):
         self.neck = nn.Conv2d(128, 8, 1)
 
 
-def _groups(model, num_layers=5, depths=(1, 1, 2, 1)):
+def _groups(model, **paramwise_cfg):
+    """lr and weight decay per parameter name; the layers come from the backbone."""
     wrapper = build_optim_wrapper(
         model,
         dict(
             optimizer=dict(type='AdamW', lr=BASE_LR, weight_decay=BASE_WD),
             constructor='InternImageLayerDecayOptimizerConstructor',
-            paramwise_cfg=dict(num_layers=num_layers, layer_decay_rate=RATE, depths=list(depths)),
+            paramwise_cfg=dict(layer_decay_rate=RATE, **paramwise_cfg),
         ),
     )
     per_param = {}
@@ -88,9 +91,49 @@ def test_extra_post_norms_follow_their_block():
     assert backbone.get_layer_depth('backbone.levels.2.post_norms.1.0.bias', 'backbone.') == (8, 11)
 
 
-def test_bad_paramwise_cfg():
-    with pytest.raises(ValueError, match='num_layers'):
-        _groups(_Model(), num_layers=30)
+def test_official_paramwise_cfg_accepted_when_it_agrees():
+    """Configs written for the official constructor (num_layers, depths) still work."""
+    assert _groups(_Model(), num_layers=5, depths=[1, 1, 2, 1]) == _groups(_Model())
+
+
+@pytest.mark.parametrize(
+    'paramwise_cfg, named',
+    [
+        (dict(num_layers=30), 'num_layers=30'),
+        (dict(depths=[4, 4, 18, 4]), 'depths=[4, 4, 18, 4]'),
+        (dict(num_layers=5, depths=[1, 1, 1, 2]), 'depths=[1, 1, 1, 2]'),
+    ],
+)
+def test_paramwise_cfg_disagreeing_with_backbone(paramwise_cfg, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        _groups(_Model(), **paramwise_cfg)
+
+
+def test_unknown_paramwise_key():
+    with pytest.raises(ValueError, match='unknown keys'):
+        _groups(_Model(), decay_mult=0.5)
+
+
+def test_backbone_without_layer_depth():
+    with pytest.raises(ValueError, match='get_layer_depth'):
+        _groups(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_constructor_asks_the_backbone():
+    """The ids are the backbone's get_layer_depth, whatever it says."""
+    model = _Model()
+    calls = []
+    original = model.backbone.get_layer_depth
+
+    def spy(name, prefix=''):
+        calls.append((name, prefix))
+        return original(name, prefix)
+
+    model.backbone.get_layer_depth = spy
+    _groups(model)
+    names = {name for name, _ in calls}
+    assert names == {n for n, _ in model.named_parameters()}
+    assert {prefix for _, prefix in calls} == {'backbone.'}
 
 
 def test_mmpretrain_path_agrees():

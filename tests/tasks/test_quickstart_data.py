@@ -15,7 +15,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from internimage.quickstart import QUICKSTART_CLASSES, QuickstartSpec, make_quickstart_data
+from internimage.datasets import QUICKSTART_CLASSES, QuickstartSpec, make_quickstart_data
 
 SPEC = QuickstartSpec(
     num_train=6, num_val=3, image_size=64, cls_num_train=3, cls_num_val=2, cls_image_size=32, seed=3
@@ -32,8 +32,8 @@ def _digest(root: Path) -> dict:
 
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory) -> Path:
-    return make_quickstart_data(tmp_path_factory.mktemp('qs') / 'data', SPEC)
+def data_root(quickstart_data) -> Path:
+    return quickstart_data(SPEC)
 
 
 def test_layout(data_root):

@@ -2,15 +2,16 @@
 
 import os.path as osp
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from backbone_official_keys import TINY_ARCH, use_reference_op
 
 from internimage import InternImage
-from internimage.flops import count_flops, dcnv3_core_flops
+from internimage.analysis import count_flops, dcnv3_core_flops
+from tests.models.official_keys import TINY_ARCH, use_reference_op
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository
 
 
 def test_dcnv3_core_formula_by_hand():

@@ -16,10 +16,11 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .checkpoint import register_checkpoint_safe_globals
+from ..checkpoint import register_checkpoint_safe_globals
 
 __all__ = [
     'TASK_SCOPES',
+    'config_parser',
     'add_common_args',
     'load_config',
     'task_scope',
@@ -35,6 +36,14 @@ TASK_SCOPES = {
     'mmdet': 'detection',
     'mmseg': 'segmentation',
 }
+
+
+def config_parser(doc: str) -> argparse.ArgumentParser:
+    """A tool's parser: its description is the first line of ``doc``, its first
+    positional argument the config file."""
+    parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+    parser.add_argument('config', help='config file path')
+    return parser
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -74,12 +83,10 @@ def task_scope(cfg: Config) -> str:
 def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config``, apply ``--cfg-options``, set work dir/launcher.
 
-    Also imports ``internimage`` (registers the backbone) and allow-lists the
-    types mmengine's checkpoints carry, so test/resume/``load_from`` work with
-    ``torch.load(weights_only=True)``.
+    Also allow-lists the types mmengine's checkpoints carry, so test/resume/``load_from``
+    work with ``torch.load(weights_only=True)``. (Importing this package registered the
+    backbone, heads and constructor.)
     """
-    import internimage  # noqa: F401  (registers InternImage & co.)
-
     register_checkpoint_safe_globals()
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')

@@ -1,7 +1,7 @@
-"""Official InternImage checkpoint layouts, written from DESIGN.md section 4 and the released
-model definition, independently of our modules: the backbone tests load these.
+"""Official InternImage checkpoint layouts, written from ``docs/checkpoints.md`` and the
+released model definition, independently of our modules: the backbone tests load these.
 
-Helper for tests/test_backbone_*.py (not a test module itself).
+Helper for tests/models/test_*.py (not a test module itself).
 """
 
 from collections import OrderedDict

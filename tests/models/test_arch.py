@@ -2,12 +2,13 @@
 
 import pytest
 import torch
-from backbone_official_keys import TINY_ARCH, official_backbone_shapes, use_reference_op
 
 from internimage import InternImage
 from internimage.models import InternImageAttnPoolClsHead, InternImageClsHead
+from tests.models.official_keys import TINY_ARCH, official_backbone_shapes, use_reference_op
 
-# Millions of parameters with a 1000-class head, counted from the official code (DESIGN 3).
+# Millions of parameters with a 1000-class head, counted from the official code
+# (docs/architecture.md).
 OFFICIAL_PARAMS_M = {
     't': 29.92,
     's': 50.08,
@@ -17,10 +18,6 @@ OFFICIAL_PARAMS_M = {
     'h': 1089.64,
     'g': 3076.37,
 }
-
-
-def _tiny(**kwargs) -> InternImage:
-    return InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op(), **kwargs)
 
 
 @pytest.mark.parametrize('arch', list(OFFICIAL_PARAMS_M))
@@ -54,8 +51,8 @@ def test_backbone_keys_match_official_layout(arch):
 
 
 @pytest.mark.parametrize('out_indices', [(0,), (1,), (2,), (3,), (0, 1, 2, 3), (1, 3), (-1,)])
-def test_out_indices_shapes(out_indices):
-    model = _tiny(out_indices=out_indices).eval()
+def test_out_indices_shapes(out_indices, tiny_internimage):
+    model = tiny_internimage(out_indices=out_indices).eval()
     with torch.no_grad():
         outs = model(torch.randn(2, 3, 64, 96))
     assert isinstance(outs, tuple) and len(outs) == len(out_indices)
@@ -66,8 +63,8 @@ def test_out_indices_shapes(out_indices):
     assert model.out_channels == [16 * 2 ** (i % 4) for i in out_indices]
 
 
-def test_odd_input_size():
-    model = _tiny().eval()
+def test_odd_input_size(tiny_internimage):
+    model = tiny_internimage().eval()
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 37, 53))
     # each stride-2 conv (kernel 3, pad 1) maps n -> ceil(n / 2)
@@ -96,7 +93,9 @@ def test_large_model_extras_reduced():
 
 
 def test_block_residual_forms():
-    """Each block form computes the residual formula of DESIGN 3."""
+    """Each block form computes its residual formula, per branch ``f`` with norm ``n``:
+    pre-norm ``x + g * f(n(x))``, post-norm ``x + g * n(f(x))``, res-post-norm
+    ``x + rpn(f(n(x)))`` (``g`` the layer-scale vector; docs/architecture.md)."""
     torch.manual_seed(0)
     x = torch.randn(1, 4, 4, 16)
     for form in ('pre', 'post', 'res_post'):
@@ -130,8 +129,8 @@ def test_stage_norm_presence():
     assert all(hasattr(level, 'norm') for level in g.levels)  # post-norm + centre scale
 
 
-def test_init_and_layer_scale_override():
-    model = _tiny(layer_scale=1.0, drop_path_rate=0.3)
+def test_init_and_layer_scale_override(tiny_internimage):
+    model = tiny_internimage(layer_scale=1.0, drop_path_rate=0.3)
     block = model.levels[2].blocks[1]
     assert torch.equal(block.gamma1, torch.ones(64))
     assert torch.count_nonzero(block.dcn.offset.weight) == 0
@@ -178,6 +177,6 @@ def test_bad_arguments(kwargs, match):
         InternImage(**kwargs)
 
 
-def test_bad_input():
+def test_bad_input(tiny_internimage):
     with pytest.raises(ValueError, match='NCHW'):
-        _tiny()(torch.randn(3, 32, 32))
+        tiny_internimage()(torch.randn(3, 32, 32))

@@ -4,12 +4,14 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository
 
 
+@pytest.mark.slow
 def test_model_benchmark_smoke():
     result = subprocess.run(
         [

@@ -3,11 +3,11 @@ mmpretrain, mmdet and mmseg registries (one class, registered in mmengine's root
 
 import pytest
 import torch
-from backbone_official_keys import TINY_ARCH
 from mmengine.registry import DefaultScope, init_default_scope
 
 import internimage
 from internimage import InternImage
+from tests.models.official_keys import TINY_ARCH
 
 SCOPES = ['mmpretrain', 'mmdet', 'mmseg']
 

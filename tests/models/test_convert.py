@@ -1,15 +1,19 @@
-"""tools/convert_checkpoint.py: an official-layout classification file (built from
-DESIGN.md's key names) becomes a checkpoint our mmpretrain classifier loads strictly,
+"""tools/convert_checkpoint.py: an official-layout classification file (built from the key
+names of docs/checkpoints.md) becomes a checkpoint our mmpretrain classifier loads strictly,
 and the head computes what the official head computes with the same tensors."""
 
 import os.path as osp
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from backbone_official_keys import (
+from mmengine.runner import load_checkpoint
+
+import internimage  # noqa: F401
+from tests.models.official_keys import (
     TINY_ARCH,
     official_attn_pool_head_shapes,
     official_backbone_shapes,
@@ -17,11 +21,8 @@ from backbone_official_keys import (
     random_state_dict,
     use_reference_op,
 )
-from mmengine.runner import load_checkpoint
 
-import internimage  # noqa: F401
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository
 NUM_CLASSES = 10
 
 

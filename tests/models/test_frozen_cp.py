@@ -2,18 +2,14 @@
 
 import pytest
 import torch
-from backbone_official_keys import TINY_ARCH, use_reference_op
 
 from internimage import InternImage
-
-
-def _tiny(**kwargs) -> InternImage:
-    return InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op(), **kwargs)
+from tests.models.official_keys import TINY_ARCH, use_reference_op
 
 
 @pytest.mark.parametrize('frozen_stages', [0, 2, 4])
-def test_frozen_stages(frozen_stages):
-    model = _tiny(frozen_stages=frozen_stages)
+def test_frozen_stages(frozen_stages, tiny_internimage):
+    model = tiny_internimage(frozen_stages=frozen_stages)
     model.train()
     frozen = [model.patch_embed, *model.levels[:frozen_stages]]
     trainable = list(model.levels[frozen_stages:])
@@ -34,8 +30,8 @@ def test_frozen_stages(frozen_stages):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
 
 
-def test_no_frozen_stages_by_default():
-    model = _tiny().train()
+def test_no_frozen_stages_by_default(tiny_internimage):
+    model = tiny_internimage().train()
     assert all(p.requires_grad for p in model.parameters())
 
 

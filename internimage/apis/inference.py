@@ -7,8 +7,8 @@ from typing import Any
 import mmcv
 from mmengine.config import Config
 
-from .checkpoint import register_checkpoint_safe_globals
-from .launch import task_scope
+from ..checkpoint import register_checkpoint_safe_globals
+from .runner import task_scope
 
 __all__ = ['render_prediction']
 
@@ -100,8 +100,6 @@ def render_prediction(
     Returns:
         The task's data sample (DetDataSample / SegDataSample / DataSample).
     """
-    import internimage  # noqa: F401  (registers InternImage & co.)
-
     for name, path in (('config', config), ('checkpoint', checkpoint), ('image', image)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{name} file not found: {path}')

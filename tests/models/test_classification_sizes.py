@@ -2,6 +2,7 @@
 
 import glob
 import os.path as osp
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from mmengine.registry import init_default_scope
 
 import internimage  # noqa: F401
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'classification', 'internimage-*.py')))
 # arch -> (input size of the official recipe, params in millions with the 1000-class head)
 OFFICIAL = {

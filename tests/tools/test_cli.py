@@ -19,16 +19,16 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
-from internimage.engine import (
-    checkpoint_safe_globals,
+from internimage.apis import (
     enable_amp,
     enable_resume,
     enable_show_dir,
     render_prediction,
     task_scope,
 )
+from internimage.checkpoint import checkpoint_safe_globals
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DET_CONFIG = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
 
 
@@ -95,6 +95,7 @@ def trained(tmp_path_factory):
     return dict(data_root=data_root, work_dir=work_dir, checkpoint=checkpoint)
 
 
+@pytest.mark.slow
 def test_checkpoint_needs_exactly_the_allow_list(trained):
     checkpoint = trained['checkpoint']
     unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint))
@@ -127,6 +128,7 @@ def test_allow_list_refuses_other_getattr(tmp_path):
             torch.load(path, weights_only=True)
 
 
+@pytest.mark.slow
 def test_resume_continues_from_checkpoint(trained, tmp_path):
     work_dir = tmp_path / 'resumed'
     out = _run_tool(
@@ -143,6 +145,7 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
     assert 'Epoch(train) [2][1/1]' in out
 
 
+@pytest.mark.slow
 def test_test_tool_prints_coco_metrics_and_renders(trained, tmp_path):
     show_dir = tmp_path / 'show'
     out = _run_tool(
@@ -162,6 +165,7 @@ def test_test_tool_prints_coco_metrics_and_renders(trained, tmp_path):
     assert len(rendered) == 2  # one per val image
 
 
+@pytest.mark.slow
 def test_image_demo_detection(trained, tmp_path):
     image = trained['data_root'] / 'coco' / 'val' / 'val_00000.png'
     out_file = tmp_path / 'det.png'
@@ -197,6 +201,7 @@ SEG_META = dict(
 CLS_META = dict(classes=('circle', 'square', 'triangle'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'config, image, dataset_meta',
     [

@@ -1,20 +1,20 @@
-"""Released-checkpoint loading: official key layouts (built here from DESIGN.md section 4,
+"""Released-checkpoint loading: official key layouts (built here from docs/checkpoints.md,
 not from our model) load with nothing missing; mismatches are reported or raise."""
 
 from unittest import mock
 
 import pytest
 import torch
-from backbone_official_keys import (
+
+from internimage import InternImage
+from internimage.checkpoint import load_backbone_checkpoint
+from tests.models.official_keys import (
     TINY_ARCH,
     official_backbone_shapes,
     official_cls_head_shapes,
     random_state_dict,
     use_reference_op,
 )
-
-from internimage import InternImage
-from internimage.checkpoint import load_backbone_checkpoint
 
 POST_NORM_ARCH = dict(TINY_ARCH, layer_scale=1e-5, post_norm=True)
 

@@ -1,9 +1,9 @@
 """InternImage-T and the DCNv3 module on the GPU against the same weights on the CPU.
 
 Both devices run the compiled op (the CPU kernel is checked against the naive definition in
-test_kernels_naive.py). float32 with TF32 off, so only summation order differs; half
+tests/kernels). float32 with TF32 off, so only summation order differs; half
 precision runs under autocast and is bounded relative to the float32 CPU result.
-Skipped without a GPU.
+Skipped without a GPU or without the compiled extension (markers ``cuda``, ``needs_extension``).
 """
 
 import copy
@@ -15,7 +15,7 @@ from internimage import InternImage
 from ops_dcnv3 import DCNv3
 from ops_dcnv3.testing import max_relative_error
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+pytestmark = [pytest.mark.cuda, pytest.mark.needs_extension]
 
 
 @pytest.fixture(autouse=True)
