@@ -1,6 +1,7 @@
 // The DCNv3 CUDA kernels and their host launch code (dcnv3_kernels.cuh), compiled for the CPU
 // and run on the warp emulator of cuda_builtins.h. Exposed to the tests as `forward` and
-// `backward` with the arguments of ops_dcnv3::dcnv3_forward / dcnv3_backward (CPU tensors).
+// `backward` with the arguments of ops_dcnv3::dcnv3_forward / dcnv3_backward (CPU tensors),
+// through the same argument checks (DCNv3Op of dcnv3.h) as the registered devices.
 #include <torch/extension.h>
 
 #include "cuda_builtins.h"
@@ -16,31 +17,22 @@ struct EmulatedLauncher {
   }
 };
 
-at::Tensor forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
-                   int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
-                   int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
-                   int64_t group, int64_t group_channels, double offset_scale,
-                   int64_t im2col_step, bool remove_center, bool softmax_mask) {
-  const ops_dcnv3::DCNv3Geometry geo = ops_dcnv3::check_dcnv3_arguments(
-      "dcnv3_forward", input, offset, mask, at::Tensor(), kernel_h, kernel_w, stride_h,
-      stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center, softmax_mask);
-  return ops_dcnv3::dcnv3_forward_launch(EmulatedLauncher{}, geo, input, offset, mask);
-}
+// The host launch code of dcnv3_kernels.cuh, run on the emulator.
+struct EmulatedKernels {
+  static at::Tensor forward(const ops_dcnv3::DCNv3Geometry& geo, const at::Tensor& input,
+                            const at::Tensor& offset, const at::Tensor& mask) {
+    return ops_dcnv3::dcnv3_forward_launch(EmulatedLauncher{}, geo, input, offset, mask);
+  }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
-    const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
-    const at::Tensor& grad_output, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
-    int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
-    int64_t group, int64_t group_channels, double offset_scale, int64_t im2col_step,
-    bool remove_center, bool softmax_mask) {
-  const ops_dcnv3::DCNv3Geometry geo = ops_dcnv3::check_dcnv3_arguments(
-      "dcnv3_backward", input, offset, mask, grad_output, kernel_h, kernel_w, stride_h,
-      stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center, softmax_mask);
-  return ops_dcnv3::dcnv3_backward_launch(EmulatedLauncher{}, geo, input, offset, mask,
-                                          grad_output);
-}
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
+      const ops_dcnv3::DCNv3Geometry& geo, const at::Tensor& input, const at::Tensor& offset,
+      const at::Tensor& mask, const at::Tensor& grad_output) {
+    return ops_dcnv3::dcnv3_backward_launch(EmulatedLauncher{}, geo, input, offset, mask,
+                                            grad_output);
+  }
+};
+
+using EmulatedOp = ops_dcnv3::DCNv3Op<EmulatedKernels>;
 
 // (threads per item, channel steps per thread) the kernels use for a group width and dtype.
 std::pair<int64_t, int64_t> lane_layout(int64_t group_channels, int64_t element_size) {
@@ -62,8 +54,8 @@ void shuffle_after_partial_return(int64_t active_lanes) {
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "DCNv3 CUDA forward kernel on the CPU warp emulator");
-  m.def("backward", &backward, "DCNv3 CUDA backward kernel on the CPU warp emulator");
+  m.def("forward", &EmulatedOp::forward, "DCNv3 CUDA forward kernel on the CPU warp emulator");
+  m.def("backward", &EmulatedOp::backward, "DCNv3 CUDA backward kernel on the CPU warp emulator");
   m.def("lane_layout", &lane_layout, "(lanes per item, steps) for group_channels, element size");
   m.def("shuffle_after_partial_return", &shuffle_after_partial_return,
         "emulator self-check: a full-warp shuffle after some lanes returned");
