@@ -1,9 +1,11 @@
-"""A naive DCNv3 written here from DESIGN.md section 2, and the small cases the kernel tests use.
+"""The test suite's one naive DCNv3, written from the definition in docs/dcnv3.md, and the
+small cases the kernel tests use.
 
 The naive version loops in Python over every (image, output pixel, group, point) of tiny
 inputs and reads the four bilinear neighbours of the zero-padded input one by one, so it
-shares no code with the kernels (nor with ``ops_dcnv3.dcnv3_reference``). Its autograd
-gradients are the independent check of the kernels' backward.
+shares no sampling code with the kernels, with ``ops_dcnv3.dcnv3_reference`` or with
+``grid_sample`` (only the output-size formula, ``dcnv3_output_size``, is imported). Its
+autograd gradients are the independent check of the kernels' backward.
 """
 
 import math
@@ -11,32 +13,37 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ops_dcnv3 import dcnv3_output_size
+from ops_dcnv3.testing import DCNv3Config, make_inputs
 
-def output_size(size, pad, dilation, kernel, stride):
-    return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
+
+def _hw(value):
+    """An int or an (h, w) pair as (h, w)."""
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 def naive_dcnv3(
     x,
     offset,
     mask,
-    kernel_h,
-    kernel_w,
-    stride_h,
-    stride_w,
-    pad_h,
-    pad_w,
-    dilation_h,
-    dilation_w,
+    *,
+    kernel_size=3,
+    stride=1,
+    padding=1,
+    dilation=1,
     group,
-    group_channels,
-    offset_scale,
-    remove_center,
+    offset_scale=1.0,
+    remove_center=False,
+    softmax_mask=False,
 ):
-    """Direct transcription of the operator's definition (float64, differentiable)."""
-    batch, height, width, _ = x.shape
-    out_h = output_size(height, pad_h, dilation_h, kernel_h, stride_h)
-    out_w = output_size(width, pad_w, dilation_w, kernel_w, stride_w)
+    """Direct transcription of the operator's definition, with the keyword arguments of
+    ``ops_dcnv3.dcnv3`` (differentiable; use float64)."""
+    (kernel_h, kernel_w), (stride_h, stride_w) = _hw(kernel_size), _hw(stride)
+    (pad_h, pad_w), (dilation_h, dilation_w) = _hw(padding), _hw(dilation)
+    batch, height, width, channels = x.shape
+    group_channels = channels // group
+    out_h = dcnv3_output_size(height, kernel_h, stride_h, pad_h, dilation_h)
+    out_w = dcnv3_output_size(width, kernel_w, stride_w, pad_w, dilation_w)
     padded = F.pad(x, (0, 0, pad_w, pad_w, pad_h, pad_h))
     padded_h, padded_w = padded.shape[1:3]
     points = [
@@ -46,6 +53,8 @@ def naive_dcnv3(
         if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)
     ]
     num_points = len(points)
+    if softmax_mask:  # torch.softmax over each group's points, not the kernels' code
+        mask = mask.unflatten(-1, (group, num_points)).softmax(-1).flatten(3)
     half_h = dilation_h * (kernel_h - 1) // 2
     half_w = dilation_w * (kernel_w - 1) // 2
     zero = x.new_zeros(group_channels)
@@ -87,74 +96,43 @@ def naive_dcnv3(
                         acc = acc + mask[n, h_out, w_out, j] * sample
                     groups.append(acc)
                 pixels.append(torch.cat(groups))
-    return torch.stack(pixels).view(batch, out_h, out_w, group * group_channels)
+    return torch.stack(pixels).view(batch, out_h, out_w, channels)
 
 
-# (batch, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
-#  dilation_w, group, group_channels, offset_scale, remove_center)
+# name: (config, (batch, height, width))
 CASES = {
-    'k3s1p1': (2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 1.0, False),
-    'stride2-dilation2-remove-center': (1, 4, 5, 3, 3, 2, 2, 1, 1, 2, 2, 1, 3, 0.7, True),
-    'rectangular-kernel': (2, 3, 4, 3, 2, 1, 1, 1, 0, 1, 1, 2, 2, 1.5, False),
-    'wide-group-k5': (1, 4, 4, 5, 5, 1, 1, 2, 2, 1, 1, 1, 11, 2.0, False),
+    'k3s1p1': (DCNv3Config(group=2, group_channels=2), (2, 3, 3)),
+    'stride2-dilation2-remove-center': (
+        DCNv3Config(
+            stride=2, dilation=2, group=1, group_channels=3, offset_scale=0.7, remove_center=True
+        ),
+        (1, 4, 5),
+    ),
+    'rectangular-kernel': (
+        DCNv3Config(kernel_size=(3, 2), padding=(1, 0), group_channels=2, offset_scale=1.5),
+        (2, 3, 4),
+    ),
+    'wide-group-k5': (
+        DCNv3Config(kernel_size=5, padding=2, group=1, group_channels=11, offset_scale=2.0),
+        (1, 4, 4),
+    ),
     # Group widths the kernels specialise (InternImage T-XL use 16, H/G 32).
-    'group-channels-16': (1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 2, 16, 1.0, False),
-    'group-channels-32-remove-center': (1, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 32, 1.0, True),
+    'group-channels-16': (DCNv3Config(group=2, group_channels=16), (1, 3, 3)),
+    'group-channels-32-remove-center': (
+        DCNv3Config(group=1, group_channels=32, remove_center=True),
+        (1, 3, 2),
+    ),
     # Wider than one pass of a GPU warp's channel lanes (several steps per thread).
-    'group-channels-130': (1, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 130, 1.0, False),
+    'group-channels-130': (DCNv3Config(group=1, group_channels=130), (1, 2, 3)),
 }
 
 
-def make_inputs(case, dtype=torch.float64, device='cpu', seed=0):
-    (
-        batch,
-        height,
-        width,
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
-        offset_scale,
-        remove_center,
-    ) = case
-    gen = torch.Generator().manual_seed(seed)
-    out_h = output_size(height, pad_h, dilation_h, kernel_h, stride_h)
-    out_w = output_size(width, pad_w, dilation_w, kernel_w, stride_w)
-    num_points = kernel_h * kernel_w - int(remove_center)
-    x = torch.randn(
-        batch, height, width, group * group_channels, generator=gen, dtype=torch.float64
-    )
-    # Offsets of a few pixels, so that some samples leave the image.
-    offset = 1.5 * torch.randn(
-        batch, out_h, out_w, group * num_points * 2, generator=gen, dtype=torch.float64
-    )
-    mask = (
-        torch.rand(batch, out_h, out_w, group, num_points, generator=gen, dtype=torch.float64)
-        .softmax(-1)
-        .flatten(3)
-    )
-    params = (
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
-        offset_scale,
-        2,
-        remove_center,
-    )
-    return [t.to(dtype=dtype, device=device) for t in (x, offset, mask)], params
+def case_inputs(case, dtype=torch.float64, device='cpu', seed=0):
+    """``(config, [x, offset, mask])`` of ``CASES[case]``; offsets up to 3 pixels, so some
+    samples leave the image."""
+    config, size = CASES[case] if isinstance(case, str) else case
+    tensors = make_inputs(config, *size, dtype=dtype, device=device, offset_range=3.0, seed=seed)
+    return config, list(tensors)
 
 
 def mask_logits(mask, seed=11):
@@ -164,15 +142,17 @@ def mask_logits(mask, seed=11):
     return logits.to(dtype=mask.dtype, device=mask.device)
 
 
-def naive_with_grads(x, offset, mask, params, grad_output, softmax_mask=False):
-    """Naive output and autograd gradients. With ``softmax_mask``, ``mask`` holds logits and
-    the naive op sees their softmax over each group's points (torch.softmax, not our code)."""
+def random_like_output(x, offset, seed=1):
+    """A seeded random gradient of the output, shaped (N, H_out, W_out, C) like the op's."""
+    shape = (x.shape[0], offset.shape[1], offset.shape[2], x.shape[3])
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen, dtype=torch.float64).to(x.dtype).to(x.device)
+
+
+def naive_with_grads(x, offset, mask, config, grad_output, softmax_mask=False):
+    """Naive output and autograd gradients in float64 on the CPU, for ``config``'s keyword
+    arguments. With ``softmax_mask``, ``mask`` holds logits."""
     leaves = [t.detach().cpu().double().requires_grad_() for t in (x, offset, mask)]
-    kernel_args = params[:11] + params[12:]  # drop im2col_step
-    weights = leaves[2]
-    if softmax_mask:
-        group = params[8]
-        weights = weights.unflatten(-1, (group, -1)).softmax(-1).flatten(3)
-    out = naive_dcnv3(leaves[0], leaves[1], weights, *kernel_args)
+    out = naive_dcnv3(*leaves, **config.kwargs, softmax_mask=softmax_mask)
     out.backward(grad_output.detach().cpu().double())
     return out.detach(), [leaf.grad for leaf in leaves]
