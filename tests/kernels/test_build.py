@@ -1,7 +1,6 @@
 """Build-level checks of the DCNv3 extension: the CUDA source compiles with nvcc for sm_90
 (also on machines without a GPU), and the built library registers the kernels it should."""
 
-import os
 import shutil
 import subprocess
 import sysconfig
@@ -9,21 +8,20 @@ import sysconfig
 import pytest
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CUDA_SOURCE = os.path.join(REPO, 'ops_dcnv3', 'csrc', 'cuda', 'dcnv3_cuda.cu')
 OPS = ('ops_dcnv3::dcnv3_forward', 'ops_dcnv3::dcnv3_backward')
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which('nvcc') is None, reason='nvcc not on PATH')
 @pytest.mark.skipif(torch.version.cuda is None, reason='torch built without CUDA headers')
-def test_cuda_source_compiles_for_sm90(tmp_path):
+def test_cuda_source_compiles_for_sm90(tmp_path, repo_root):
     from torch.utils.cpp_extension import include_paths
 
     includes = include_paths() + [sysconfig.get_paths()['include']]
     command = [
         'nvcc',
         '-c',
-        CUDA_SOURCE,
+        str(repo_root / 'ops_dcnv3' / 'csrc' / 'cuda' / 'dcnv3_cuda.cu'),
         '-o',
         str(tmp_path / 'dcnv3_cuda.o'),
         '-std=c++20',
@@ -47,18 +45,20 @@ def test_cuda_source_compiles_for_sm90(tmp_path):
     assert not own, '\n'.join(own)
 
 
+@pytest.mark.needs_extension
 def test_built_extension_registers_kernels():
-    _C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
+    from ops_dcnv3 import _C, MAX_SOFTMAX_POINTS
+
     for op in OPS:
         assert torch._C._dispatch_has_kernel_for_dispatch_key(op, 'CPU'), op
         # CUDA kernels are present exactly when the build compiled them.
         assert torch._C._dispatch_has_kernel_for_dispatch_key(op, 'CUDA') == bool(_C.with_cuda)
     schema = str(torch.ops.ops_dcnv3.dcnv3_forward.default._schema)
-    assert schema.startswith(
+    assert schema == (
         'ops_dcnv3::dcnv3_forward(Tensor input, Tensor offset, Tensor mask, '
-        'int kernel_h, int kernel_w'
+        'int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, '
+        'int dilation_h, int dilation_w, int group, int group_channels, '
+        'float offset_scale, bool remove_center, bool softmax_mask=False) -> Tensor'
     )
-    assert (
-        'float offset_scale, int im2col_step, bool remove_center, '
-        'bool softmax_mask=False) -> Tensor'
-    ) in schema
+    # The softmax point limit is the C++ constant, exported by the module.
+    assert MAX_SOFTMAX_POINTS == _C.max_softmax_points == 64

@@ -9,9 +9,11 @@ the naive definition evaluated on a 4 x 4 crop. Skipped where the memory is not 
 
 import pytest
 import torch
-from dcnv3_naive import naive_dcnv3
 
-_C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
+from ops_dcnv3.testing import DCNv3Config
+from tests.kernels.dcnv3_naive import naive_dcnv3
+
+pytestmark = [pytest.mark.needs_extension, pytest.mark.slow]
 ops = torch.ops.ops_dcnv3
 
 BATCH, SIZE, CHANNELS = 2, 257, 16384
@@ -29,23 +31,14 @@ def free_bytes(device):
     return 0
 
 
-@pytest.mark.parametrize(
-    'device',
-    [
-        'cpu',
-        pytest.param(
-            'cuda',
-            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU'),
-        ),
-    ],
-)
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
 def test_forward_indexes_past_2_pow_31(device):
     if free_bytes(device) < NEEDED_BYTES:
         pytest.skip(f'needs {NEEDED_BYTES / 2**30:.0f} GiB free on {device}')
     dtype = torch.bfloat16
     gen = torch.Generator().manual_seed(0)
     # kernel 3x3, stride 1, pad 1, dilation 1, one group of all channels, scale 1
-    params = (3, 3, 1, 1, 1, 1, 1, 1, 1, CHANNELS, 1.0, 1, False)
+    cfg = DCNv3Config(group=1, group_channels=CHANNELS)
     x = torch.empty(BATCH, SIZE, SIZE, CHANNELS, dtype=dtype, device=device)
     assert x.numel() > 2**31
     # Only the crop is ever read; the rest of x may hold anything.
@@ -57,14 +50,13 @@ def test_forward_indexes_past_2_pow_31(device):
     mask = torch.softmax(torch.rand(BATCH, SIZE, SIZE, 9, generator=gen), -1).to(dtype)
     mask = mask.to(device)
 
-    out = ops.dcnv3_forward(x, offset, mask, *params)
+    out = ops.dcnv3_forward(x, offset, mask, *cfg.schema_args)
     del x
     # The last pixel's samples start at flat element (((1 * 257) + 255) * 257 + 255) * 16384.
     assert ((SIZE + SIZE - 2) * SIZE + SIZE - 2) * CHANNELS > 2**31
     crop_offset = offset[-1:, -CROP:, -CROP:].double().cpu()
     crop_mask = mask[-1:, -CROP:, -CROP:].double().cpu()
-    naive_args = params[:11] + params[12:]  # drop im2col_step
-    expected = naive_dcnv3(crop_x.double(), crop_offset, crop_mask, *naive_args)
+    expected = naive_dcnv3(crop_x.double(), crop_offset, crop_mask, **cfg.kwargs)
     got = out[-1:, -CROP:, -CROP:].double().cpu()
     scale = expected.abs().max()
     assert scale > 0

@@ -6,7 +6,7 @@ import os
 from types import ModuleType
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CSRC = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'ops_dcnv3', 'csrc')
+CSRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), 'ops_dcnv3', 'csrc')
 
 
 def load_emulated_kernels() -> ModuleType:

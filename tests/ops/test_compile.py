@@ -1,21 +1,15 @@
 """torch.compile / torch.library integration of the compiled op (CPU)."""
 
 import copy
+import functools
 
 import pytest
 import torch
 
 from ops_dcnv3 import DCNv3, dcnv3
-from ops_dcnv3.testing import DCNv3Config, make_inputs
+from ops_dcnv3.testing import DCNv3Config, make_inputs, randomise_parameters
 
-
-def randomised_module(**kwargs):
-    module = DCNv3(**kwargs)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in module.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    return module
+pytestmark = pytest.mark.needs_extension
 
 
 def module_forward_backward(module, x):
@@ -37,11 +31,10 @@ def fresh_dynamo():
     [
         DCNv3Config(),
         DCNv3Config(
-            kernel_h=3,
-            kernel_w=5,
-            stride_h=2,
-            pad_w=2,
-            dilation_h=2,
+            kernel_size=(3, 5),
+            stride=(2, 1),
+            padding=(1, 2),
+            dilation=(2, 1),
             remove_center=True,
             offset_scale=2.0,
         ),
@@ -51,19 +44,24 @@ def fresh_dynamo():
 def test_opcheck(cfg):
     """Schema, fake kernel and autograd registration agree with the real kernels."""
     input, offset, mask = make_inputs(cfg, 2, 7, 6, dtype=torch.float64)
-    args = (input.requires_grad_(), offset.requires_grad_(), mask.requires_grad_(), *cfg.args)
+    args = (
+        input.requires_grad_(),
+        offset.requires_grad_(),
+        mask.requires_grad_(),
+        *cfg.schema_args,
+    )
     torch.library.opcheck(torch.ops.ops_dcnv3.dcnv3_forward.default, args)
     grad_output = torch.randn(
         input.shape[0], *cfg.output_size(7, 6), cfg.channels, dtype=torch.float64
     )
     torch.library.opcheck(
         torch.ops.ops_dcnv3.dcnv3_backward.default,
-        (input.detach(), offset.detach(), mask.detach(), grad_output, *cfg.args),
+        (input.detach(), offset.detach(), mask.detach(), grad_output, *cfg.schema_args),
     )
 
 
 def test_module_compiles_fullgraph_inductor():
-    eager = randomised_module(channels=32, group=2, center_feature_scale=True)
+    eager = randomise_parameters(DCNv3(channels=32, group=2, center_feature_scale=True))
     compiled_module = copy.deepcopy(eager)
     compiled = torch.compile(compiled_module, fullgraph=True)  # a graph break raises
     x = torch.randn(2, 6, 7, 32)
@@ -76,16 +74,13 @@ def test_module_compiles_fullgraph_inductor():
 
 
 def test_functional_compiles_with_dynamic_shapes():
-    cfg = DCNv3Config(stride_h=2, stride_w=2)
-    compiled = torch.compile(
-        lambda i, o, m: dcnv3(i, o, m, *cfg.args), fullgraph=True, dynamic=True, backend='aot_eager'
-    )
+    cfg = DCNv3Config(stride=2)
+    op = functools.partial(dcnv3, **cfg.kwargs)
+    compiled = torch.compile(op, fullgraph=True, dynamic=True, backend='aot_eager')
     for size in ((6, 7), (9, 5)):
         input, offset, mask = make_inputs(cfg, 3, *size, dtype=torch.float64)
         torch.testing.assert_close(
-            compiled(input, offset, mask), dcnv3(input, offset, mask, *cfg.args), atol=0, rtol=0
+            compiled(input, offset, mask), op(input, offset, mask), atol=0, rtol=0
         )
-    explanation = torch._dynamo.explain(lambda i, o, m: dcnv3(i, o, m, *cfg.args))(
-        input, offset, mask
-    )
+    explanation = torch._dynamo.explain(op)(input, offset, mask)
     assert explanation.graph_break_count == 0

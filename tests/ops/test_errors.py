@@ -4,18 +4,17 @@ import pytest
 import torch
 
 import ops_dcnv3.functional
-from ops_dcnv3 import dcnv3, dcnv3_reference
+from ops_dcnv3 import MAX_SOFTMAX_POINTS, check_dcnv3_args, dcnv3, dcnv3_reference
 from ops_dcnv3.testing import DCNv3Config
 
 CFG = DCNv3Config(group=2, group_channels=4)  # C = 8, K = 9
-ARG_NAMES = ('input', 'offset', 'mask') + tuple(CFG.__dataclass_fields__)
 
 
 def valid_args():
     input = torch.rand(2, 5, 6, 8)
     offset = torch.rand(2, 5, 6, 2 * 9 * 2)
     mask = torch.rand(2, 5, 6, 2 * 9)
-    return dict(zip(ARG_NAMES, (input, offset, mask, *CFG.args)))
+    return dict(input=input, offset=offset, mask=mask, **CFG.kwargs)
 
 
 # (case id, changes to the valid arguments, error type, message pattern)
@@ -72,7 +71,7 @@ BAD_INPUTS = [
     ('mask_spatial', dict(mask=torch.rand(2, 5, 5, 18)), ValueError, 'mask must have shape'),
     (
         'offset_for_other_stride',
-        dict(stride_h=2),
+        dict(stride=(2, 1)),
         ValueError,
         r'offset must have shape .*\(2, 3, 6, 36\)',
     ),
@@ -80,27 +79,32 @@ BAD_INPUTS = [
         'channels_vs_group',
         dict(group=3),
         ValueError,
-        r'input channels \(8\) must equal group \* group_channels = 3 \* 4 = 12',
+        r'input channels \(8\) must be divisible by group \(3\)',
+    ),
+    ('group_float', dict(group=2.0), TypeError, 'group must be an int, got float'),
+    ('kernel_size_zero', dict(kernel_size=0), ValueError, 'kernel_size must be >= 1, got 0'),
+    (
+        'kernel_size_negative_w',
+        dict(kernel_size=(3, -3)),
+        ValueError,
+        r'kernel_size must be >= 1, got \(3, -3\)',
     ),
     (
-        'channels_vs_group_channels',
-        dict(group_channels=3),
-        ValueError,
-        r'input channels \(8\) must equal group \* group_channels',
+        'kernel_size_float',
+        dict(kernel_size=3.0),
+        TypeError,
+        r'kernel_size must be an int or an \(h, w\) pair of ints, got 3.0',
     ),
-    ('kernel_h_zero', dict(kernel_h=0), ValueError, 'kernel_h must be >= 1, got 0'),
-    ('kernel_w_negative', dict(kernel_w=-3), ValueError, 'kernel_w must be >= 1, got -3'),
-    ('kernel_h_float', dict(kernel_h=3.0), TypeError, 'kernel_h must be an int, got float'),
-    ('stride_h_zero', dict(stride_h=0), ValueError, 'stride_h must be >= 1'),
-    ('stride_w_zero', dict(stride_w=0), ValueError, 'stride_w must be >= 1'),
-    ('pad_h_negative', dict(pad_h=-1), ValueError, 'pad_h must be >= 0'),
-    ('pad_w_negative', dict(pad_w=-1), ValueError, 'pad_w must be >= 0'),
-    ('dilation_h_zero', dict(dilation_h=0), ValueError, 'dilation_h must be >= 1'),
-    ('dilation_w_zero', dict(dilation_w=0), ValueError, 'dilation_w must be >= 1'),
+    ('kernel_size_triple', dict(kernel_size=(3, 3, 3)), TypeError, 'kernel_size must be an int or'),
+    ('kernel_size_bool', dict(kernel_size=(3, True)), TypeError, 'kernel_size must be an int or'),
+    ('stride_zero', dict(stride=0), ValueError, 'stride must be >= 1'),
+    ('stride_w_zero', dict(stride=(1, 0)), ValueError, r'stride must be >= 1, got \(1, 0\)'),
+    ('stride_str', dict(stride='1'), TypeError, 'stride must be an int or'),
+    ('padding_negative', dict(padding=-1), ValueError, 'padding must be >= 0'),
+    ('padding_w_negative', dict(padding=(1, -1)), ValueError, 'padding must be >= 0'),
+    ('dilation_zero', dict(dilation=0), ValueError, 'dilation must be >= 1'),
+    ('dilation_h_zero', dict(dilation=(0, 1)), ValueError, 'dilation must be >= 1'),
     ('group_zero', dict(group=0), ValueError, 'group must be >= 1'),
-    ('group_channels_zero', dict(group_channels=0), ValueError, 'group_channels must be >= 1'),
-    ('im2col_step_zero', dict(im2col_step=0), ValueError, 'im2col_step must be >= 1'),
-    ('im2col_step_bool', dict(im2col_step=True), TypeError, 'im2col_step must be an int'),
     ('offset_scale_str', dict(offset_scale='1'), TypeError, 'offset_scale must be a finite float'),
     ('offset_scale_inf', dict(offset_scale=float('inf')), TypeError, 'offset_scale must be'),
     ('offset_scale_nan', dict(offset_scale=float('nan')), TypeError, 'offset_scale must be'),
@@ -108,39 +112,82 @@ BAD_INPUTS = [
     ('softmax_mask_value', dict(softmax_mask='yes'), TypeError, 'softmax_mask must be a bool'),
     (
         'remove_center_even_kernel',
-        dict(kernel_h=2, kernel_w=3, remove_center=True),
+        dict(kernel_size=(2, 3), remove_center=True),
         ValueError,
-        'remove_center requires odd kernel_h and kernel_w',
+        r'remove_center requires an odd kernel_size .*got kernel_size=\(2, 3\)',
     ),
     (
         'input_too_small',
-        dict(input=torch.rand(2, 1, 6, 8), pad_h=0),
+        dict(input=torch.rand(2, 1, 6, 8), padding=(0, 1)),
         ValueError,
         r'input spatial size \(H, W\) = \(1, 6\) is too small',
     ),
-    ('dilation_too_large', dict(dilation_w=4), ValueError, 'input spatial size'),
+    ('dilation_too_large', dict(dilation=(1, 4)), ValueError, 'input spatial size'),
 ]
 
 
-@pytest.mark.parametrize('op', [dcnv3, dcnv3_reference], ids=['dcnv3', 'reference'])
+OPS = [pytest.param(dcnv3, marks=pytest.mark.needs_extension, id='dcnv3'), 'reference']
+
+
+@pytest.mark.parametrize('op', OPS)
 @pytest.mark.parametrize(
     'changes, error, pattern',
     [case[1:] for case in BAD_INPUTS],
     ids=[case[0] for case in BAD_INPUTS],
 )
 def test_bad_input(op, changes, error, pattern):
+    op = dcnv3_reference if op == 'reference' else op
     args = valid_args()
     args.update(changes)
     with pytest.raises(error, match=pattern):
         op(**args)
 
 
+@pytest.mark.parametrize('op', OPS)
+def test_group_is_a_required_keyword(op):
+    op = dcnv3_reference if op == 'reference' else op
+    args = valid_args()
+    del args['group']
+    name = 'dcnv3' if op is dcnv3 else 'dcnv3_reference'
+    with pytest.raises(
+        TypeError, match=f"^{name}\\(\\) missing 1 required keyword-only argument: 'group'"
+    ):
+        op(**args)
+    # The hyper-parameters are keyword-only: the old positional call is rejected.
+    with pytest.raises(TypeError, match=f'^{name}\\(\\) takes 3 positional arguments'):
+        op(args['input'], args['offset'], args['mask'], 3, 3, 1, 1, 1, 1, 1, 1, 2, 4, 1.0, 1, False)
+
+
+def test_check_dcnv3_args_returns_the_schema_params():
+    args = valid_args()
+    params = check_dcnv3_args(**args, softmax_mask=False)
+    assert params == CFG.schema_args + (False,)
+    assert params.group_channels == 4 and params._fields[-1] == 'softmax_mask'
+    params = check_dcnv3_args(
+        args['input'],
+        torch.rand(2, 3, 1, 2 * 15 * 2),
+        torch.rand(2, 3, 1, 2 * 15),
+        kernel_size=(3, 5),
+        stride=(2, 3),
+        padding=(1, 0),
+        dilation=1,
+        group=2,
+        offset_scale=1,
+        remove_center=False,
+        softmax_mask=True,
+    )
+    assert params == (3, 5, 2, 3, 1, 0, 1, 1, 2, 4, 1.0, False, True)
+    assert isinstance(params.offset_scale, float)
+
+
+@pytest.mark.needs_extension
 def test_valid_arguments_pass():
     """The base case of the table above is valid, so each error comes from its one change."""
     args = valid_args()
     assert dcnv3(**args).shape == dcnv3_reference(**args).shape == (2, 5, 6, 8)
 
 
+@pytest.mark.needs_extension
 @pytest.mark.parametrize(
     'dtype, error, pattern',
     [
@@ -157,21 +204,23 @@ def test_dtype_without_kernel(dtype, error, pattern):
         dcnv3(**args)
 
 
+@pytest.mark.needs_extension
 def test_fused_softmax_point_limit_is_the_compiled_op_s():
     """softmax_mask with more than MAX_SOFTMAX_POINTS points: an error from dcnv3 only."""
+    assert MAX_SOFTMAX_POINTS == 64
     input = torch.rand(1, 9, 9, 2)
     offset = torch.zeros(1, 9, 9, 2 * 81)
     logits = torch.zeros(1, 9, 9, 81)
-    args = (9, 9, 1, 1, 4, 4, 1, 1, 1, 2, 1.0, 1, False)
+    args = dict(kernel_size=9, padding=4, group=1)
     with pytest.raises(
         ValueError,
         match='softmax_mask=True supports at most 64 sampling points '
         'per group in the compiled op, got 81',
     ):
-        dcnv3(input, offset, logits, *args, softmax_mask=True)
-    out = dcnv3_reference(input, offset, logits, *args, softmax_mask=True)
+        dcnv3(input, offset, logits, **args, softmax_mask=True)
+    out = dcnv3_reference(input, offset, logits, **args, softmax_mask=True)
     uniform = torch.full_like(logits, 1 / 81)
-    torch.testing.assert_close(out, dcnv3_reference(input, offset, uniform, *args))
+    torch.testing.assert_close(out, dcnv3_reference(input, offset, uniform, **args))
 
 
 def test_missing_extension_says_how_to_build(monkeypatch):

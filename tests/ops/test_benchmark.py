@@ -1,7 +1,6 @@
 """tools/benchmark_dcnv3.py: traffic model, argument checks and a smoke run."""
 
 import importlib.util
-import os
 import subprocess
 import sys
 
@@ -10,20 +9,22 @@ import torch
 
 from ops_dcnv3.testing import DCNv3Config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, 'tools', 'benchmark_dcnv3.py')
+
+@pytest.fixture(scope='module')
+def script(repo_root):
+    return repo_root / 'tools' / 'benchmark_dcnv3.py'
 
 
 @pytest.fixture(scope='module')
-def benchmark():
-    spec = importlib.util.spec_from_file_location('benchmark_dcnv3', SCRIPT)
+def benchmark(script):
+    spec = importlib.util.spec_from_file_location('benchmark_dcnv3', script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_compulsory_bytes_stage1(benchmark):
-    # DESIGN.md section 7: InternImage-T stage 1, batch 64, fp32 moves 189.5 MB forward
+    # InternImage-T stage 1, batch 64, fp32 moves 189.5 MB forward
     # (C + 27G values read per pixel plus C written: 3.7 * C elements at Cg = 16).
     shape = benchmark.SHAPES['s1']
     cfg = DCNv3Config(group=4, group_channels=16)
@@ -85,14 +86,19 @@ def test_goal_report_reads_the_measured_rows(benchmark):
     assert len(lines) == 5  # no bfloat16 rows, no bfloat16 line
 
 
-def test_quick_run_prints_table():
-    result = subprocess.run(
-        [sys.executable, SCRIPT, '--quick', '--shapes', 's4', '--threads', '1'],
+def run_script(script, *argv):
+    return subprocess.run(
+        [sys.executable, str(script), '--quick', '--shapes', 's4', '--threads', '1', *argv],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=script.parents[1],
     )
+
+
+@pytest.mark.needs_extension
+def test_quick_run_prints_table(script):
+    result = run_script(script)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith('shape (NxHxWxC)') for line in lines)
@@ -103,14 +109,9 @@ def test_quick_run_prints_table():
     assert '# goals (cpu; the targets are set for a GPU)' in lines
 
 
-def test_softmax_fusion_table():
-    result = subprocess.run(
-        [sys.executable, SCRIPT, '--quick', '--shapes', 's4', '--threads', '1', '--softmax-fusion'],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+@pytest.mark.needs_extension
+def test_softmax_fusion_table(script):
+    result = run_script(script, '--softmax-fusion')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     header = lines.index(

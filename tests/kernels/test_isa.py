@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
+pytestmark = pytest.mark.needs_extension
 
 _CHECK = textwrap.dedent("""
     import torch
@@ -24,11 +24,10 @@ _CHECK = textwrap.dedent("""
         x = torch.randn(2, 6, 7, group * cg, dtype=torch.float64, generator=gen)
         offset = 2 * torch.rand(2, 6, 7, group * 9 * 2, dtype=torch.float64, generator=gen) - 1
         mask = torch.rand(2, 6, 7, group * 9, dtype=torch.float64, generator=gen)
-        args = (3, 3, 1, 1, 1, 1, 1, 1, group, cg, 1.0, 64, False)
         results = []
         for op in (dcnv3, dcnv3_reference):
             inputs = [t.clone().requires_grad_() for t in (x, offset, mask)]
-            out = op(*inputs, *args)
+            out = op(*inputs, group=group)
             out.backward(torch.ones_like(out))
             results.append([out.detach()] + [t.grad for t in inputs])
         for name, got, want in zip(('output', 'input', 'offset', 'mask'), *results):
@@ -38,7 +37,7 @@ _CHECK = textwrap.dedent("""
 """)
 
 
-def test_baseline_isa_loops_match_reference():
+def test_baseline_isa_loops_match_reference(repo_root):
     env = dict(os.environ, ATEN_CPU_CAPABILITY='default')
     result = subprocess.run(
         [sys.executable, '-c', _CHECK],
@@ -46,7 +45,7 @@ def test_baseline_isa_loops_match_reference():
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=repo_root,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'baseline loops ok' in result.stdout

@@ -1,31 +1,31 @@
-"""The compiled DCNv3 kernels against the naive definition of dcnv3_naive.py."""
+"""The compiled DCNv3 kernels (the raw torch.ops) against the naive definition of
+dcnv3_naive.py."""
 
 import pytest
 import torch
-from dcnv3_naive import CASES, make_inputs, mask_logits, naive_with_grads
 
-_C = pytest.importorskip('ops_dcnv3._C', reason='ops_dcnv3 extension not built')
+from ops_dcnv3.testing import DCNv3Config, make_inputs
+from tests.kernels.dcnv3_naive import (
+    CASES,
+    case_inputs,
+    mask_logits,
+    naive_with_grads,
+    random_like_output,
+)
+
+pytestmark = pytest.mark.needs_extension
 ops = torch.ops.ops_dcnv3
 
-DEVICES = [
-    'cpu',
-    pytest.param(
-        'cuda', marks=pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
-    ),
-]
 
-
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', list(CASES), ids=list(CASES))
 def test_forward_backward_match_naive_float64(case, device):
-    (x, offset, mask), params = make_inputs(CASES[case], device=device)
+    cfg, (x, offset, mask) = case_inputs(case, device=device)
+    params = cfg.schema_args
     out = ops.dcnv3_forward(x, offset, mask, *params)
-    grad_output = torch.randn(
-        out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1)
-    ).to(device)
+    grad_output = random_like_output(x, offset)
     grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
 
-    expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
+    expected_out, expected_grads = naive_with_grads(x, offset, mask, cfg, grad_output)
     torch.testing.assert_close(out.cpu(), expected_out, rtol=1e-10, atol=1e-10)
     for name, grad, expected in zip(('input', 'offset', 'mask'), grads, expected_grads):
         assert grad.shape == expected.shape, name
@@ -56,20 +56,18 @@ def kernel_autograd(params, softmax_mask=False):
 SOFTMAX_CASES = ['k3s1p1', 'stride2-dilation2-remove-center', 'wide-group-k5', 'group-channels-130']
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', SOFTMAX_CASES)
 def test_fused_softmax_matches_naive_float64(case, device):
     """softmax_mask=True against the naive op fed torch.softmax of the same logits."""
-    (x, offset, mask), params = make_inputs(CASES[case], device=device)
+    cfg, (x, offset, mask) = case_inputs(case, device=device)
+    params = cfg.schema_args
     logits = mask_logits(mask)
     out = ops.dcnv3_forward(x, offset, logits, *params, True)
-    grad_output = torch.randn(
-        out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1)
-    ).to(device)
+    grad_output = random_like_output(x, offset)
     grads = ops.dcnv3_backward(x, offset, logits, grad_output, *params, True)
 
     expected_out, expected_grads = naive_with_grads(
-        x, offset, logits, params, grad_output, softmax_mask=True
+        x, offset, logits, cfg, grad_output, softmax_mask=True
     )
     torch.testing.assert_close(out.cpu(), expected_out, rtol=1e-10, atol=1e-10)
     for name, grad, expected in zip(('input', 'offset', 'mask logits'), grads, expected_grads):
@@ -78,15 +76,12 @@ def test_fused_softmax_matches_naive_float64(case, device):
         )
 
 
-@pytest.mark.parametrize('device', DEVICES)
 def test_fused_softmax_backward_is_the_derivative_of_forward(device):
-    (x, offset, mask), params = make_inputs(
-        CASES['stride2-dilation2-remove-center'], device=device, seed=4
-    )
+    cfg, (x, offset, mask) = case_inputs('stride2-dilation2-remove-center', device=device, seed=4)
 
     inputs = [t.requires_grad_() for t in (x, offset, mask_logits(mask))]
     assert torch.autograd.gradcheck(
-        kernel_autograd(params, softmax_mask=True), inputs, eps=1e-6, atol=1e-6
+        kernel_autograd(cfg.schema_args, softmax_mask=True), inputs, eps=1e-6, atol=1e-6
     )
 
 
@@ -97,7 +92,7 @@ def test_fused_softmax_point_limit():
             1, 9 - kernel + 1, 9 - kernel + 1, 2 * kernel * kernel, dtype=torch.float64
         )
         logits = torch.zeros(offset.shape[:3] + (kernel * kernel,), dtype=torch.float64)
-        params = (kernel, kernel, 1, 1, 0, 0, 1, 1, 1, 2, 1.0, 1, False)
+        params = DCNv3Config(kernel_size=kernel, padding=0, group=1, group_channels=2).schema_args
         if ok:  # 64 points: equal weights
             out = ops.dcnv3_forward(x, offset, logits, *params, True)
             expected = ops.dcnv3_forward(x, offset, torch.full_like(logits, 1 / 64), *params)
@@ -110,21 +105,19 @@ def test_fused_softmax_point_limit():
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 4e-3}
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', ['k3s1p1', 'group-channels-16'])
 @pytest.mark.parametrize(
     'dtype', [torch.float32, torch.bfloat16, torch.float16], ids=['float32', 'bfloat16', 'float16']
 )
 def test_reduced_precision_matches_naive(dtype, case, device):
-    (x, offset, mask), params = make_inputs(CASES[case], dtype=dtype, device=device)
+    cfg, (x, offset, mask) = case_inputs(case, dtype=dtype, device=device)
+    params = cfg.schema_args
     out = ops.dcnv3_forward(x, offset, mask, *params)
     assert out.dtype == dtype
-    grad_output = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(
-        device=device, dtype=dtype
-    )
+    grad_output = random_like_output(x, offset)
     grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
     # The naive run sees exactly the rounded inputs, so only the kernel's arithmetic differs.
-    expected_out, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
+    expected_out, expected_grads = naive_with_grads(x, offset, mask, cfg, grad_output)
     tol = TOLERANCE[dtype]
     scale = expected_out.abs().max()
     torch.testing.assert_close(out.cpu().double(), expected_out, rtol=tol, atol=tol * scale)
@@ -139,15 +132,12 @@ def test_reduced_precision_matches_naive(dtype, case, device):
         )
 
 
-@pytest.mark.parametrize('device', DEVICES)
 def test_backward_is_the_derivative_of_forward(device):
     """Finite differences of the compiled forward against the compiled backward."""
-    (x, offset, mask), params = make_inputs(
-        CASES['stride2-dilation2-remove-center'], device=device, seed=3
-    )
+    cfg, (x, offset, mask) = case_inputs('stride2-dilation2-remove-center', device=device, seed=3)
 
     inputs = [t.requires_grad_() for t in (x, offset, mask)]
-    assert torch.autograd.gradcheck(kernel_autograd(params), inputs, eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(kernel_autograd(cfg.schema_args), inputs, eps=1e-6, atol=1e-6)
 
 
 def test_backward_with_more_threads_than_images_and_groups():
@@ -156,10 +146,10 @@ def test_backward_with_more_threads_than_images_and_groups():
     torch.set_num_threads(2)
     try:
         for dtype, tol in ((torch.float64, 1e-9), (torch.bfloat16, 3e-2)):
-            (x, offset, mask), params = make_inputs(CASES['wide-group-k5'], dtype=dtype, seed=5)
-            grad_output = torch.randn(x.shape, generator=torch.Generator().manual_seed(2)).to(dtype)
-            grads = ops.dcnv3_backward(x, offset, mask, grad_output, *params)
-            _, expected_grads = naive_with_grads(x, offset, mask, params, grad_output)
+            cfg, (x, offset, mask) = case_inputs('wide-group-k5', dtype=dtype, seed=5)
+            grad_output = random_like_output(x, offset, seed=2)
+            grads = ops.dcnv3_backward(x, offset, mask, grad_output, *cfg.schema_args)
+            _, expected_grads = naive_with_grads(x, offset, mask, cfg, grad_output)
             for grad, expected in zip(grads, expected_grads):
                 torch.testing.assert_close(
                     grad.double(), expected, rtol=tol, atol=tol * expected.abs().max()
@@ -168,9 +158,9 @@ def test_backward_with_more_threads_than_images_and_groups():
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 def test_samples_far_outside_read_zero(device):
-    (x, offset, mask), params = make_inputs(CASES['k3s1p1'], device=device)
+    cfg, (x, offset, mask) = case_inputs('k3s1p1', device=device)
+    params = cfg.schema_args
     offset = torch.full_like(offset, 100.0)
     out = ops.dcnv3_forward(x, offset, mask, *params)
     grads = ops.dcnv3_backward(x, offset, mask, torch.ones_like(out), *params)
@@ -178,23 +168,24 @@ def test_samples_far_outside_read_zero(device):
     assert all(torch.count_nonzero(g) == 0 for g in grads)
 
 
-@pytest.mark.parametrize('device', DEVICES)
-def test_empty_batch_and_batch_not_divisible_by_im2col_step(device):
-    (x, offset, mask), params = make_inputs(CASES['k3s1p1'], device=device)
+def test_empty_and_odd_batches(device):
+    cfg, (x, offset, mask) = case_inputs('k3s1p1', device=device)
+    params = cfg.schema_args
     empty = [t[:0] for t in (x, offset, mask)]
     out = ops.dcnv3_forward(*empty, *params)
     assert out.shape == (0, 3, 3, 4)
     grads = ops.dcnv3_backward(*empty, out, *params)
     assert [g.shape for g in grads] == [t.shape for t in empty]
 
-    # Batch 3 with im2col_step 2: every image is still computed, and each on its own.
+    # Batch 3 (more than and not a multiple of the 2 above): every image is computed on its own.
     batch3 = [torch.cat([t, t[:1]]) for t in (x, offset, mask)]
     out3 = ops.dcnv3_forward(*batch3, *params)
     torch.testing.assert_close(out3[2], ops.dcnv3_forward(x, offset, mask, *params)[0])
 
 
 def test_bad_arguments_raise_clear_errors():
-    (x, offset, mask), params = make_inputs(CASES['k3s1p1'])
+    cfg, (x, offset, mask) = case_inputs('k3s1p1')
+    params = cfg.schema_args
     with pytest.raises(RuntimeError, match='`offset` of shape'):
         ops.dcnv3_forward(x, offset[..., :-2].contiguous(), mask, *params)
     with pytest.raises(RuntimeError, match='`mask` to have the dtype'):
@@ -205,17 +196,17 @@ def test_bad_arguments_raise_clear_errors():
         bad = list(params)
         bad[9] = 3  # group_channels
         ops.dcnv3_forward(x, offset, mask, *bad)
-    with pytest.raises(RuntimeError, match='im2col_step > 0'):
+    with pytest.raises(RuntimeError, match='expected stride_h and stride_w > 0'):
         bad = list(params)
-        bad[11] = 0
+        bad[3] = 0  # stride_w
         ops.dcnv3_forward(x, offset, mask, *bad)
     with pytest.raises(RuntimeError, match='remove_center=True needs odd kernel'):
-        ops.dcnv3_forward(x, offset, mask, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 1.0, 2, True)
+        ops.dcnv3_forward(x, offset, mask, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 1.0, True)
     with pytest.raises(RuntimeError, match='`grad_output` of shape'):
         ops.dcnv3_backward(x, offset, mask, x[:, :2].contiguous(), *params)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.cuda
 @pytest.mark.parametrize(
     'dtype',
     [torch.float64, torch.float32, torch.bfloat16, torch.float16],
@@ -229,15 +220,19 @@ def test_cuda_matches_cpu_kernel_on_model_shapes(dtype):
         torch.bfloat16: 3e-2,
         torch.float16: 4e-3,
     }[dtype]
-    for case in [
-        (2, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 4, 16, 1.0, False),
-        (3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 10, 32, 2.0, True),
-        (1, 8, 8, 5, 5, 1, 1, 2, 2, 1, 1, 3, 24, 1.0, False),
+    for cfg, size in [
+        (DCNv3Config(group=4, group_channels=16), (2, 14, 14)),
+        (
+            DCNv3Config(
+                stride=2, group=10, group_channels=32, offset_scale=2.0, remove_center=True
+            ),
+            (3, 9, 11),
+        ),
+        (DCNv3Config(kernel_size=5, padding=2, group=3, group_channels=24), (1, 8, 8)),
     ]:
-        (x, offset, mask), params = make_inputs(case, seed=7)
-        grad_output = torch.randn(
-            x.shape[0], *offset.shape[1:3], x.shape[3], generator=torch.Generator().manual_seed(8)
-        )
+        params = cfg.schema_args
+        x, offset, mask = make_inputs(cfg, *size, dtype=torch.float64, offset_range=3.0, seed=7)
+        grad_output = random_like_output(x, offset, seed=8)
         # Both devices see the same rounded values, so only the arithmetic differs.
         rounded = [t.to(dtype) for t in (x, offset, mask, grad_output)]
         exact = [t.double() for t in rounded]
@@ -251,5 +246,5 @@ def test_cuda_matches_cpu_kernel_on_model_shapes(dtype):
                 want,
                 rtol=tolerance,
                 atol=tolerance * want.abs().max(),
-                msg=lambda m, name=name: f'{name} ({case}): {m}',
+                msg=lambda m, name=name: f'{name} ({cfg}): {m}',
             )
