@@ -15,7 +15,7 @@ QS_CONFIG_cls := configs/quickstart/internimage-tiny_quickstart_cls.py
 QS_CONFIG     := $(QS_CONFIG_$(TASK))
 QS_WORK       := $(WORK)/$(TASK)
 
-.PHONY: setup quickstart quickstart-all test benchmark gpu-check
+.PHONY: setup quickstart quickstart-all lint test benchmark gpu-check
 
 setup:
 	VENV=$(VENV) bash scripts/bootstrap.sh
@@ -30,7 +30,12 @@ quickstart-all:
 	$(MAKE) quickstart TASK=seg
 	$(MAKE) quickstart TASK=cls
 
-test: setup
+# One ruff config (pyproject.toml) for the whole tree: lint and formatting are part of the tests.
+lint: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test: lint
 	$(PYTHON) -m pytest tests
 
 benchmark: setup

@@ -4,11 +4,21 @@ Importing the package registers, in mmengine's root registries (so mmpretrain, m
 mmseg configs all find them by bare type name): the ``InternImage`` backbone, the
 classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead`` and the
 optimizer-wrapper constructor ``InternImageLayerDecayOptimizerConstructor``.
+
+Layers, each importing only those listed before it:
+
+- ``checkpoint``: reading checkpoints (torch, numpy, ``mmengine.logging`` only);
+- ``models``: the backbone and the classification heads;
+- ``engine``: what the Runner builds besides the model (``engine.optimizers``: layer decay);
+- ``apis``: what the tools share (config loading, runner, single-image inference);
+
+and, beside them, ``datasets`` (the synthetic quick-start data) and ``analysis`` (FLOPs),
+which the tools import explicitly.
 """
 
 from .checkpoint import convert_classification_checkpoint, load_backbone_checkpoint
+from .engine import InternImageLayerDecayOptimizerConstructor
 from .models import InternImage, InternImageAttnPoolClsHead, InternImageClsHead
-from .optim import InternImageLayerDecayOptimizerConstructor
 
 __version__ = '0.1.0'
 

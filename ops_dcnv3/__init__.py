@@ -3,12 +3,17 @@
 ``dcnv3`` runs the compiled kernels of ``ops_dcnv3._C`` (registered as
 ``torch.ops.ops_dcnv3.dcnv3_forward/backward`` with fake kernels and autograd, so it works
 under ``torch.compile``); ``dcnv3_reference`` is the pure-PyTorch definition; ``DCNv3`` is
-the module InternImage blocks use. The package imports without the extension built;
-only ``dcnv3`` then raises, saying how to build it.
+the module InternImage blocks use. Both ops take the tensors positionally and the rest by
+keyword: ``dcnv3(input, offset, mask, kernel_size=3, stride=1, padding=1, dilation=1,
+group=..., offset_scale=1.0, remove_center=False, softmax_mask=False)``; code ported from the
+official repository can keep its positional calls through :mod:`ops_dcnv3.compat`. The
+package imports without the extension built; only ``dcnv3`` then raises, saying how to build
+it (and ``MAX_SOFTMAX_POINTS`` is None). See docs/dcnv3.md.
 """
 
 from .functional import (
     MAX_SOFTMAX_POINTS,
+    DCNv3Params,
     check_dcnv3_args,
     dcnv3,
     dcnv3_output_size,
@@ -23,6 +28,7 @@ __all__ = [
     'dcnv3_reference',
     'DCNv3',
     'check_dcnv3_args',
+    'DCNv3Params',
     'dcnv3_output_size',
     'extension_available',
     'sampling_points',

@@ -7,7 +7,7 @@ autograd need on top (fake kernels and the autograd formula) and the user-facing
 """
 
 import importlib
-from typing import Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -15,6 +15,7 @@ from torch import Tensor
 __all__ = [
     'dcnv3',
     'check_dcnv3_args',
+    'DCNv3Params',
     'dcnv3_output_size',
     'extension_available',
     'MAX_SOFTMAX_POINTS',
@@ -32,8 +33,9 @@ except (ImportError, OSError) as err:
     _C = None
     _C_IMPORT_ERROR = err
 
-# Points per group the kernels can softmax themselves (kMaxSoftmaxPoints in csrc/).
-MAX_SOFTMAX_POINTS = 64
+# Points per group the kernels can softmax themselves: kMaxSoftmaxPoints of csrc/, exported by
+# the extension. None without it (the reference has no such limit).
+MAX_SOFTMAX_POINTS: Optional[int] = getattr(_C, 'max_softmax_points', None)
 
 # dtypes the kernels are compiled for (csrc/ dispatches all four on CPU and CUDA).
 _KERNEL_DTYPES = {
@@ -59,8 +61,42 @@ _DEVICES_WITH_KERNELS = frozenset(d for d in _KERNEL_DTYPES if _C is not None an
 
 
 def dcnv3_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    """Output length along one axis: ``(size + 2*pad - (dilation*(kernel-1)+1)) // stride + 1``."""
+    """Output length along one axis (the one Python definition; csrc/ has its C++ twin).
+
+    Args:
+        size (int): Input length along the axis.
+        kernel (int): Kernel size along the axis.
+        stride (int): Stride along the axis.
+        pad (int): Zero padding on each side along the axis.
+        dilation (int): Dilation of the kernel grid along the axis.
+
+    Returns:
+        int: ``(size + 2*pad - (dilation*(kernel-1)+1)) // stride + 1`` (< 1 when the dilated
+        kernel does not fit the padded input).
+    """
     return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
+
+
+IntPair = Union[int, Tuple[int, int]]
+
+
+class DCNv3Params(NamedTuple):
+    """Validated hyper-parameters of one call, per axis, in the order of the compiled op's
+    schema: ``torch.ops.ops_dcnv3.dcnv3_forward(input, offset, mask, *params)``."""
+
+    kernel_h: int
+    kernel_w: int
+    stride_h: int
+    stride_w: int
+    pad_h: int
+    pad_w: int
+    dilation_h: int
+    dilation_w: int
+    group: int
+    group_channels: int
+    offset_scale: float
+    remove_center: bool
+    softmax_mask: bool
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -70,44 +106,31 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f'{name} must be >= {minimum}, got {value}')
 
 
+def _pair(name: str, value: IntPair, minimum: int) -> Tuple[int, int]:
+    """``value`` (an int, or an (h, w) pair of ints) as ``(h, w)``, each at least ``minimum``."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in pair):
+        raise TypeError(f'{name} must be an int or an (h, w) pair of ints, got {value!r}')
+    if pair[0] < minimum or pair[1] < minimum:
+        raise ValueError(f'{name} must be >= {minimum}, got {value!r}')
+    return pair
+
+
 def _check_shape(name: str, tensor: Tensor, expected: Tuple[int, ...], layout: str) -> None:
     if tuple(tensor.shape) != expected:
         raise ValueError(f'{name} must have shape {layout} = {expected}, got {tuple(tensor.shape)}')
 
 
-def check_dcnv3_args(
-    input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    kernel_h: int,
-    kernel_w: int,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dilation_h: int,
-    dilation_w: int,
-    group: int,
-    group_channels: int,
-    offset_scale: float,
-    im2col_step: int,
-    remove_center: bool,
-    softmax_mask: bool = False,
-    kernel_dtypes: bool = False,
-) -> Tuple[int, int]:
-    """Validates :func:`dcnv3` arguments and returns the output size ``(out_h, out_w)``.
-
-    Raises ``TypeError``/``ValueError`` naming the offending argument. Only shapes, dtypes,
-    devices and Python numbers are inspected (never tensor values), so the checks trace
-    under ``torch.compile(fullgraph=True)``.
-
-    Args:
-        softmax_mask (bool): Whether ``mask`` holds logits to be softmax-normalised over each
-            group's points. Defaults to False.
-        kernel_dtypes (bool): Also apply the compiled kernels' limits: a dtype they support on
-            the input's device, and at most ``MAX_SOFTMAX_POINTS`` points per group with
-            ``softmax_mask``. Defaults to False (the reference has neither limit).
-    """
+def _check_tensors(input: Tensor, offset: Tensor, mask: Tensor, compiled: bool) -> None:
+    """Types, ranks, dtypes and devices of the three tensors (with ``compiled``, also what the
+    compiled op needs: the extension, and kernels for the device and dtype)."""
+    if compiled and _C is None:
+        raise RuntimeError(
+            f'the compiled DCNv3 extension ops_dcnv3._C is not available '
+            f'({_C_IMPORT_ERROR}); {_BUILD_HINT}. The pure-PyTorch '
+            'ops_dcnv3.dcnv3_reference (or DCNv3(use_reference=True)) '
+            'works without it.'
+        )
     for name, tensor in (('input', input), ('offset', offset), ('mask', mask)):
         if not isinstance(tensor, Tensor):
             raise TypeError(f'{name} must be a torch.Tensor, got {type(tensor).__name__}')
@@ -127,7 +150,7 @@ def check_dcnv3_args(
             raise ValueError(
                 f'{name} must be on the device of input ({input.device}), got {tensor.device}'
             )
-    if kernel_dtypes:
+    if compiled:
         supported = _KERNEL_DTYPES.get(input.device.type, ())
         if input.dtype not in supported:
             raise TypeError(
@@ -135,21 +158,62 @@ def check_dcnv3_args(
                 f'op on {input.device.type}; supported: '
                 f'{[str(d) for d in supported]}'
             )
+        if input.device.type not in _DEVICES_WITH_KERNELS:
+            raise RuntimeError(
+                f'ops_dcnv3._C was built without {input.device.type} kernels; '
+                f'rebuild it (FORCE_CUDA=1 for CUDA): {_BUILD_HINT}'
+            )
 
-    for name, value, minimum in (
-        ('kernel_h', kernel_h, 1),
-        ('kernel_w', kernel_w, 1),
-        ('stride_h', stride_h, 1),
-        ('stride_w', stride_w, 1),
-        ('pad_h', pad_h, 0),
-        ('pad_w', pad_w, 0),
-        ('dilation_h', dilation_h, 1),
-        ('dilation_w', dilation_w, 1),
-        ('group', group, 1),
-        ('group_channels', group_channels, 1),
-        ('im2col_step', im2col_step, 1),
-    ):
-        _check_int(name, value, minimum)
+
+def check_dcnv3_args(
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    *,
+    kernel_size: IntPair,
+    stride: IntPair,
+    padding: IntPair,
+    dilation: IntPair,
+    group: int,
+    offset_scale: float,
+    remove_center: bool,
+    softmax_mask: bool,
+    compiled: bool = False,
+) -> DCNv3Params:
+    """Validates the arguments of :func:`dcnv3` / :func:`dcnv3_reference`.
+
+    Raises ``TypeError``/``ValueError`` naming the offending argument. Only shapes, dtypes,
+    devices and Python numbers are inspected (never tensor values), so the checks trace
+    under ``torch.compile(fullgraph=True)``. The arguments are those of :func:`dcnv3`, all
+    required here.
+
+    Args:
+        input (Tensor): (N, H, W, C), floating point.
+        offset (Tensor): (N, H_out, W_out, group * K * 2), dtype and device of ``input``.
+        mask (Tensor): (N, H_out, W_out, group * K), dtype and device of ``input``.
+        kernel_size (int or (int, int)): Kernel size (h, w), each >= 1.
+        stride (int or (int, int)): Stride (h, w), each >= 1.
+        padding (int or (int, int)): Zero padding (h, w), each >= 0.
+        dilation (int or (int, int)): Dilation of the kernel grid (h, w), each >= 1.
+        group (int): Number of groups; must divide C.
+        offset_scale (float): Finite scale of kernel grid and offsets.
+        remove_center (bool): Drop the centre point (needs odd kernel sizes).
+        softmax_mask (bool): ``mask`` holds logits to be softmax-normalised over each group's
+            points.
+        compiled (bool): Also apply the compiled op's requirements: the extension is built,
+            has kernels for the input's device and dtype, and with ``softmax_mask`` at most
+            ``MAX_SOFTMAX_POINTS`` points per group. Defaults to False (the reference has
+            none of these limits).
+
+    Returns:
+        DCNv3Params: The hyper-parameters per axis, with ``group_channels = C // group``.
+    """
+    _check_tensors(input, offset, mask, compiled)
+    kernel_h, kernel_w = _pair('kernel_size', kernel_size, 1)
+    stride_h, stride_w = _pair('stride', stride, 1)
+    pad_h, pad_w = _pair('padding', padding, 0)
+    dilation_h, dilation_w = _pair('dilation', dilation, 1)
+    _check_int('group', group, 1)
     # `abs(x) < inf` rejects inf and nan and, unlike math.isfinite, traces with symbolic floats.
     if (
         isinstance(offset_scale, bool)
@@ -162,13 +226,13 @@ def check_dcnv3_args(
             raise TypeError(f'{name} must be a bool, got {flag!r}')
     if remove_center and (kernel_h % 2 == 0 or kernel_w % 2 == 0):
         raise ValueError(
-            'remove_center requires odd kernel_h and kernel_w (the centre point must '
-            f'exist), got kernel_h={kernel_h}, kernel_w={kernel_w}'
+            'remove_center requires an odd kernel_size (the centre point must exist), '
+            f'got kernel_size={kernel_size!r}'
         )
     num_points = kernel_h * kernel_w - int(remove_center)
     if num_points < 1:
-        raise ValueError('remove_center with kernel_h = kernel_w = 1 leaves no sampling point')
-    if kernel_dtypes and softmax_mask and num_points > MAX_SOFTMAX_POINTS:
+        raise ValueError('remove_center with kernel_size 1 leaves no sampling point')
+    if compiled and softmax_mask and num_points > MAX_SOFTMAX_POINTS:
         raise ValueError(
             f'softmax_mask=True supports at most {MAX_SOFTMAX_POINTS} sampling points '
             f'per group in the compiled op, got {num_points}; apply the softmax to '
@@ -176,17 +240,14 @@ def check_dcnv3_args(
         )
 
     batch, height, width, channels = input.shape
-    if channels != group * group_channels:
-        raise ValueError(
-            f'input channels ({channels}) must equal group * group_channels '
-            f'= {group} * {group_channels} = {group * group_channels}'
-        )
+    if channels % group != 0:
+        raise ValueError(f'input channels ({channels}) must be divisible by group ({group})')
     out_h = dcnv3_output_size(height, kernel_h, stride_h, pad_h, dilation_h)
     out_w = dcnv3_output_size(width, kernel_w, stride_w, pad_w, dilation_w)
     if out_h < 1 or out_w < 1:
         raise ValueError(
-            f'input spatial size (H, W) = ({height}, {width}) is too small for kernel '
-            f'({kernel_h}, {kernel_w}), dilation ({dilation_h}, {dilation_w}) and pad '
+            f'input spatial size (H, W) = ({height}, {width}) is too small for kernel_size '
+            f'({kernel_h}, {kernel_w}), dilation ({dilation_h}, {dilation_w}) and padding '
             f'({pad_h}, {pad_w}): the output would be ({out_h}, {out_w})'
         )
     _check_shape(
@@ -198,57 +259,7 @@ def check_dcnv3_args(
     _check_shape(
         'mask', mask, (batch, out_h, out_w, group * num_points), '(N, H_out, W_out, group * K)'
     )
-    return out_h, out_w
-
-
-def dcnv3(
-    input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    kernel_h: int,
-    kernel_w: int,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dilation_h: int,
-    dilation_w: int,
-    group: int,
-    group_channels: int,
-    offset_scale: float,
-    im2col_step: int,
-    remove_center: bool,
-    softmax_mask: bool = False,
-) -> Tensor:
-    """DCNv3 core operator (compiled kernels), differentiable in input, offset and mask.
-
-    Tensors are channels-last: ``input`` (N, H, W, group*group_channels); ``offset``
-    (N, H_out, W_out, group*K*2) holding per group g and point k the pair (dx, dy) at
-    ``g*K*2 + k*2 + {0, 1}``; ``mask`` (N, H_out, W_out, group*K), the point weights at
-    ``g*K + k``: already normalised (softmax) by the caller or, with ``softmax_mask=True``,
-    logits that the kernels softmax over each group's K points themselves. Fusing saves the
-    separate softmax pass and its backward; it allows at most ``MAX_SOFTMAX_POINTS`` points,
-    and the mask gradient is then that of the logits. K = kernel_h*kernel_w, minus one with
-    ``remove_center``. Point order is ``k = i_x*kernel_h + i_y``. See DESIGN.md section 2
-    and :func:`ops_dcnv3.dcnv3_reference` for the exact definition.
-
-    ``im2col_step`` is accepted for compatibility with released code and validated (> 0);
-    it does not constrain the batch size.
-
-    Returns:
-        Tensor: (N, H_out, W_out, group*group_channels), dtype of ``input``.
-    """
-    if _C is None:
-        raise RuntimeError(
-            f'the compiled DCNv3 extension ops_dcnv3._C is not available '
-            f'({_C_IMPORT_ERROR}); {_BUILD_HINT}. The pure-PyTorch '
-            'ops_dcnv3.dcnv3_reference (or DCNv3(use_reference=True)) '
-            'works without it.'
-        )
-    check_dcnv3_args(
-        input,
-        offset,
-        mask,
+    return DCNv3Params(
         kernel_h,
         kernel_w,
         stride_h,
@@ -258,61 +269,125 @@ def dcnv3(
         dilation_h,
         dilation_w,
         group,
-        group_channels,
-        offset_scale,
-        im2col_step,
-        remove_center,
-        softmax_mask,
-        kernel_dtypes=True,
-    )
-    if input.device.type not in _DEVICES_WITH_KERNELS:
-        raise RuntimeError(
-            f'ops_dcnv3._C was built without {input.device.type} kernels; '
-            f'rebuild it (FORCE_CUDA=1 for CUDA): {_BUILD_HINT}'
-        )
-    return torch.ops.ops_dcnv3.dcnv3_forward(
-        input.contiguous(),
-        offset.contiguous(),
-        mask.contiguous(),
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
+        channels // group,
         float(offset_scale),
-        im2col_step,
         bool(remove_center),
         bool(softmax_mask),
     )
 
 
+_OP_ARGS_DOC = """
+    Args:
+        input (Tensor): (N, H, W, C), floating point (the compiled op: float32, float64,
+            float16 or bfloat16).
+        offset (Tensor): (N, H_out, W_out, group * K * 2), dtype and device of ``input``.
+        mask (Tensor): (N, H_out, W_out, group * K), dtype and device of ``input``.
+        kernel_size (int or (int, int)): Kernel size (h, w). Defaults to 3.
+        stride (int or (int, int)): Stride (h, w). Defaults to 1.
+        padding (int or (int, int)): Zero padding (h, w). Defaults to 1.
+        dilation (int or (int, int)): Dilation of the kernel grid (h, w). Defaults to 1.
+        group (int): Number of groups (required); must divide C, and
+            ``group_channels = C // group``.
+        offset_scale (float): Scale applied to kernel grid and offsets. Defaults to 1.0.
+        remove_center (bool): Drop the kernel's centre point (odd kernel sizes). Defaults to
+            False.
+        softmax_mask (bool): ``mask`` holds logits, softmax-normalised over each group's K
+            points first. Defaults to False.
+
+    Returns:
+        Tensor: (N, H_out, W_out, C), dtype of ``input``.
+"""
+
+
+def _keyword_op(
+    name: str, run: Callable[[Tensor, Tensor, Tensor, DCNv3Params], Tensor], compiled: bool
+) -> Callable[..., Tensor]:
+    """Gives an implementation of the DCNv3 core the operator's keyword signature and checks.
+
+    :func:`dcnv3` and :func:`~ops_dcnv3.dcnv3_reference` are made by this function, so they
+    share one signature (written once, below) and one validation.
+
+    Args:
+        name (str): Name of the operator function.
+        run (callable): ``run(input, offset, mask, params)`` computes the operator for
+            validated arguments; its docstring, with the argument list appended, becomes
+            the operator's.
+        compiled (bool): Validate with the compiled op's requirements
+            (see :func:`check_dcnv3_args`).
+
+    Returns:
+        callable: ``op(input, offset, mask, *, kernel_size=3, stride=1, padding=1,
+        dilation=1, group, offset_scale=1.0, remove_center=False, softmax_mask=False)``.
+    """
+
+    def op(
+        input: Tensor,
+        offset: Tensor,
+        mask: Tensor,
+        *,
+        kernel_size: IntPair = 3,
+        stride: IntPair = 1,
+        padding: IntPair = 1,
+        dilation: IntPair = 1,
+        group: int,
+        offset_scale: float = 1.0,
+        remove_center: bool = False,
+        softmax_mask: bool = False,
+    ) -> Tensor:
+        params = check_dcnv3_args(
+            input,
+            offset,
+            mask,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            group=group,
+            offset_scale=offset_scale,
+            remove_center=remove_center,
+            softmax_mask=softmax_mask,
+            compiled=compiled,
+        )
+        return run(input, offset, mask, params)
+
+    # Named after the operator everywhere, down to the code object that Python's own argument
+    # errors ("dcnv3() missing 1 required keyword-only argument: 'group'") quote.
+    op.__code__ = op.__code__.replace(co_name=name)
+    if hasattr(op.__code__, 'co_qualname'):  # Python >= 3.11
+        op.__code__ = op.__code__.replace(co_qualname=name)
+    op.__name__ = op.__qualname__ = name
+    op.__module__ = run.__module__
+    op.__doc__ = run.__doc__.rstrip() + '\n' + _OP_ARGS_DOC
+    return op
+
+
+# The docstrings of the run functions become the operators' (with _OP_ARGS_DOC appended).
+def _dcnv3(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> Tensor:
+    """DCNv3 core operator (compiled kernels), differentiable in input, offset and mask.
+
+    Tensors are channels-last: ``input`` (N, H, W, C) with C = group * group_channels;
+    ``offset`` (N, H_out, W_out, group*K*2) holding per group g and point k the pair (dx, dy)
+    at ``g*K*2 + k*2 + {0, 1}``; ``mask`` (N, H_out, W_out, group*K), the point weights at
+    ``g*K + k``: already normalised (softmax) by the caller or, with ``softmax_mask=True``,
+    logits that the kernels softmax over each group's K points themselves. Fusing saves the
+    separate softmax pass and its backward; it allows at most ``MAX_SOFTMAX_POINTS`` points,
+    and the mask gradient is then that of the logits. K = kernel_h*kernel_w, minus one with
+    ``remove_center``. Point order is ``k = i_x*kernel_h + i_y``. See docs/dcnv3.md and
+    :func:`ops_dcnv3.dcnv3_reference` for the exact definition.
+    """
+    return torch.ops.ops_dcnv3.dcnv3_forward(
+        input.contiguous(), offset.contiguous(), mask.contiguous(), *params
+    )
+
+
+dcnv3 = _keyword_op('dcnv3', _dcnv3, compiled=True)
+
+
 # --- torch.library registration: fake kernels for tracing, autograd formula -----------------
 
 
-def _fake_forward(
-    input,
-    offset,
-    mask,
-    kernel_h,
-    kernel_w,
-    stride_h,
-    stride_w,
-    pad_h,
-    pad_w,
-    dilation_h,
-    dilation_w,
-    group,
-    group_channels,
-    offset_scale,
-    im2col_step,
-    remove_center,
-    softmax_mask=False,
-):
+def _fake_forward(input, offset, mask, *params):
+    kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = params[:8]
     out_h = dcnv3_output_size(input.shape[1], kernel_h, stride_h, pad_h, dilation_h)
     out_w = dcnv3_output_size(input.shape[2], kernel_w, stride_w, pad_w, dilation_w)
     return input.new_empty((input.shape[0], out_h, out_w, input.shape[3]))

@@ -13,9 +13,6 @@ from .reference import dcnv3_reference
 
 __all__ = ['DCNv3']
 
-# Only affects how the released kernels split the batch; kept for the op's signature.
-_IM2COL_STEP = 256
-
 
 class DCNv3(nn.Module):
     """Deformable convolution v3 on channels-last features (N, H, W, C).
@@ -152,7 +149,11 @@ class DCNv3(nn.Module):
         mask = self.mask(query)
         # The compiled op softmaxes the point logits itself (one pass less each way); the
         # reference path keeps the explicit softmax, so comparing the two checks the fusion.
-        fuse_softmax = not self.use_reference and self.num_points <= MAX_SOFTMAX_POINTS
+        fuse_softmax = (
+            not self.use_reference
+            and MAX_SOFTMAX_POINTS is not None
+            and self.num_points <= MAX_SOFTMAX_POINTS
+        )
         if not fuse_softmax:
             mask = F.softmax(mask.view(*mask.shape[:3], self.group, self.num_points), dim=-1)
             mask = mask.flatten(3)
@@ -162,20 +163,14 @@ class DCNv3(nn.Module):
             value,
             offset.to(value.dtype),
             mask.to(value.dtype),
-            self.kernel_size,
-            self.kernel_size,
-            self.stride,
-            self.stride,
-            self.pad,
-            self.pad,
-            self.dilation,
-            self.dilation,
-            self.group,
-            self.group_channels,
-            self.offset_scale,
-            _IM2COL_STEP,
-            self.remove_center,
-            fuse_softmax,
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=self.pad,
+            dilation=self.dilation,
+            group=self.group,
+            offset_scale=self.offset_scale,
+            remove_center=self.remove_center,
+            softmax_mask=fuse_softmax,
         )
         if self.center_feature_scale:
             scale = torch.sigmoid(

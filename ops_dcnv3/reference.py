@@ -1,4 +1,4 @@
-"""Pure-PyTorch definition of the DCNv3 core operator (DESIGN.md section 2).
+"""Pure-PyTorch definition of the DCNv3 core operator (docs/dcnv3.md).
 
 This is the specification the compiled kernels are tested against, so it favours being
 obviously right over being fast: build every sampling location in pixel units, then let
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .functional import check_dcnv3_args
+from .functional import DCNv3Params, _keyword_op
 
 __all__ = ['dcnv3_reference', 'sampling_points']
 
@@ -41,25 +41,7 @@ def sampling_points(
     return torch.tensor(points, dtype=dtype, device=device)
 
 
-def dcnv3_reference(
-    input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    kernel_h: int,
-    kernel_w: int,
-    stride_h: int,
-    stride_w: int,
-    pad_h: int,
-    pad_w: int,
-    dilation_h: int,
-    dilation_w: int,
-    group: int,
-    group_channels: int,
-    offset_scale: float,
-    im2col_step: int,
-    remove_center: bool,
-    softmax_mask: bool = False,
-) -> Tensor:
+def _dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> Tensor:
     """Reference DCNv3; same arguments and result as :func:`ops_dcnv3.dcnv3`.
 
     For output pixel p, group g, point k the sampling location, in pixel indices of the
@@ -67,28 +49,12 @@ def dcnv3_reference(
     ``base(p) + (grid_k + offset[p, g, k]) * offset_scale`` with
     ``base(p) = (dilation*(kernel-1))//2 + p*stride`` per axis, and
     ``y[p, g, :] = sum_k mask[p, g, k] * bilinear(input_padded[:, :, g, :], location)``,
-    where with ``softmax_mask`` the mask is first replaced by its softmax over k.
-    ``im2col_step`` only matters to kernels; it is validated and otherwise ignored.
+    where with ``softmax_mask`` the mask is first replaced by its softmax over k. Any
+    floating dtype and device; no limit on the points of ``softmax_mask``.
     """
-    out_h, out_w = check_dcnv3_args(
-        input,
-        offset,
-        mask,
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
-        offset_scale,
-        im2col_step,
-        remove_center,
-        softmax_mask,
-    )
+    kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = params[:8]
+    group, group_channels, offset_scale = params.group, params.group_channels, params.offset_scale
+    out_h, out_w = offset.shape[1:3]  # checked against the output size
     batch, height, width, channels = input.shape
     padded_h, padded_w = height + 2 * pad_h, width + 2 * pad_w
     # grid_sample on CPU lacks reduced-precision kernels; sample in float32 there.
@@ -97,9 +63,8 @@ def dcnv3_reference(
         if (input.device.type == 'cpu' and input.dtype in (torch.float16, torch.bfloat16))
         else input.dtype
     )
-    points = sampling_points(
-        kernel_h, kernel_w, dilation_h, dilation_w, remove_center, compute_dtype, input.device
-    )
+    kernel_grid = sampling_points(kernel_h, kernel_w, dilation_h, dilation_w, params.remove_center)
+    points = kernel_grid.to(device=input.device, dtype=compute_dtype)
     num_points = points.shape[0]
 
     # Locations (N, H_out, W_out, G, K, 2) as (x, y) in padded pixel indices.
@@ -126,9 +91,12 @@ def dcnv3_reference(
     sampled = sampled.view(batch, group, group_channels, out_h, out_w, num_points)
 
     weights = mask.to(compute_dtype).view(batch, out_h, out_w, group, num_points)
-    if softmax_mask:
+    if params.softmax_mask:
         weights = weights.softmax(dim=-1)
     weights = weights.permute(0, 3, 1, 2, 4).unsqueeze(2)  # (N, G, 1, H_out, W_out, K)
     output = (sampled * weights).sum(dim=-1)  # (N, G, Cg, H_out, W_out)
     output = output.permute(0, 3, 4, 1, 2).reshape(batch, out_h, out_w, channels)
     return output.to(input.dtype)
+
+
+dcnv3_reference = _keyword_op('dcnv3_reference', _dcnv3_reference, compiled=False)

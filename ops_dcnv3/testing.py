@@ -1,54 +1,65 @@
 """Random, well-formed DCNv3 problems, shared by the tests and the benchmark."""
 
-from dataclasses import astuple, dataclass
-from typing import Callable, Optional, Tuple
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from .functional import dcnv3_output_size
+from .functional import IntPair, _pair, dcnv3_output_size
 
-__all__ = ['DCNv3Config', 'make_inputs', 'forward_backward', 'max_relative_error']
+__all__ = [
+    'DCNv3Config',
+    'make_inputs',
+    'forward_backward',
+    'max_relative_error',
+    'randomise_parameters',
+]
 
 
 @dataclass(frozen=True)
 class DCNv3Config:
-    """The non-tensor arguments of ``dcnv3``, in its positional order.
+    """The non-tensor arguments of ``dcnv3``, plus the group width of the inputs to build.
 
     Args:
-        kernel_h (int): Defaults to 3.
-        kernel_w (int): Defaults to 3.
-        stride_h (int): Defaults to 1.
-        stride_w (int): Defaults to 1.
-        pad_h (int): Defaults to 1.
-        pad_w (int): Defaults to 1.
-        dilation_h (int): Defaults to 1.
-        dilation_w (int): Defaults to 1.
-        group (int): Defaults to 2.
-        group_channels (int): Defaults to 16.
-        offset_scale (float): Defaults to 1.0.
-        im2col_step (int): Defaults to 64.
-        remove_center (bool): Defaults to False.
+        kernel_size (int or (int, int)): Kernel size (h, w). Defaults to 3.
+        stride (int or (int, int)): Stride (h, w). Defaults to 1.
+        padding (int or (int, int)): Zero padding (h, w). Defaults to 1.
+        dilation (int or (int, int)): Dilation (h, w). Defaults to 1.
+        group (int): Number of groups. Defaults to 2.
+        group_channels (int): Channels per group of the inputs :func:`make_inputs` builds
+            (C = group * group_channels; the op derives it from C). Defaults to 16.
+        offset_scale (float): Scale of kernel grid and offsets. Defaults to 1.0.
+        remove_center (bool): Drop the centre point. Defaults to False.
     """
 
-    kernel_h: int = 3
-    kernel_w: int = 3
-    stride_h: int = 1
-    stride_w: int = 1
-    pad_h: int = 1
-    pad_w: int = 1
-    dilation_h: int = 1
-    dilation_w: int = 1
+    kernel_size: IntPair = 3
+    stride: IntPair = 1
+    padding: IntPair = 1
+    dilation: IntPair = 1
     group: int = 2
     group_channels: int = 16
     offset_scale: float = 1.0
-    im2col_step: int = 64
     remove_center: bool = False
 
     @property
-    def args(self) -> tuple:
-        """Positional arguments following (input, offset, mask)."""
-        return astuple(self)
+    def kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of ``dcnv3`` / ``dcnv3_reference`` following (input, offset, mask)."""
+        kwargs = asdict(self)
+        del kwargs['group_channels']
+        return kwargs
+
+    def pairs(self) -> Tuple[Tuple[int, int], ...]:
+        """``(kernel, stride, padding, dilation)``, each as an (h, w) pair."""
+        names = ('kernel_size', 'stride', 'padding', 'dilation')
+        return tuple(_pair(name, getattr(self, name), 0) for name in names)
+
+    @property
+    def schema_args(self) -> tuple:
+        """Positional hyper-parameters of ``torch.ops.ops_dcnv3.dcnv3_forward`` / ``_backward``
+        following the tensors, without the optional ``softmax_mask``."""
+        per_axis = sum(self.pairs(), ())
+        return (*per_axis, self.group, self.group_channels, self.offset_scale, self.remove_center)
 
     @property
     def channels(self) -> int:
@@ -56,12 +67,16 @@ class DCNv3Config:
 
     @property
     def num_points(self) -> int:
-        return self.kernel_h * self.kernel_w - int(self.remove_center)
+        kernel_h, kernel_w = self.pairs()[0]
+        return kernel_h * kernel_w - int(self.remove_center)
 
     def output_size(self, height: int, width: int) -> Tuple[int, int]:
-        out_h = dcnv3_output_size(height, self.kernel_h, self.stride_h, self.pad_h, self.dilation_h)
-        out_w = dcnv3_output_size(width, self.kernel_w, self.stride_w, self.pad_w, self.dilation_w)
-        return out_h, out_w
+        """``(H_out, W_out)`` for an input of ``height`` x ``width``."""
+        kernel, stride, padding, dilation = self.pairs()
+        return tuple(
+            dcnv3_output_size(size, *axis)
+            for size, axis in zip((height, width), zip(kernel, stride, padding, dilation))
+        )
 
 
 def make_inputs(
@@ -78,6 +93,13 @@ def make_inputs(
     """Random (input, offset, mask) for ``config``; mask is softmax-normalised per group.
 
     Args:
+        config (DCNv3Config): Hyper-parameters and group width of the problem.
+        batch (int): Batch size N.
+        height (int): Input height H.
+        width (int): Input width W.
+        dtype (torch.dtype): dtype of the three tensors (drawn in float64, then rounded).
+            Defaults to torch.float32.
+        device (str): Device of the three tensors. Defaults to ``'cpu'``.
         offset_range (float): Offsets are uniform in ``[-offset_range, offset_range]``, so
             samples land inside, on the border of and outside the image. Defaults to 2.0.
         fractional_offsets (float, optional): If given, offsets become
@@ -86,6 +108,9 @@ def make_inputs(
             finite-difference gradient checks need, with ``offset_scale`` 1 and a fractional
             part in (0.05, 0.45) or (0.55, 0.95)). Defaults to None.
         seed (int): Seed of a private generator. Defaults to 0.
+
+    Returns:
+        tuple: ``(input, offset, mask)``, channels-last and contiguous.
     """
     generator = torch.Generator().manual_seed(seed)
     out_h, out_w = config.output_size(height, width)
@@ -116,6 +141,12 @@ def forward_backward(
     The tensors are used as they are (layouts included, as new leaves).
 
     Args:
+        op (callable): ``dcnv3``, ``dcnv3_reference`` or a partial of them (e.g. with
+            ``softmax_mask=True``); called with ``config.kwargs``.
+        input (Tensor): (N, H, W, C).
+        offset (Tensor): (N, H_out, W_out, group * K * 2).
+        mask (Tensor): (N, H_out, W_out, group * K).
+        config (DCNv3Config): The op's hyper-parameters.
         grad_output (Tensor, optional): Gradient of the output; ``None`` draws a seeded
             random one. Defaults to None.
 
@@ -123,7 +154,7 @@ def forward_backward(
         tuple: ``(output, (grad_input, grad_offset, grad_mask), grad_output)``.
     """
     leaves = [t.detach().requires_grad_() for t in (input, offset, mask)]
-    out = op(*leaves, *config.args)
+    out = op(*leaves, **config.kwargs)
     if grad_output is None:
         generator = torch.Generator().manual_seed(1)
         grad_output = torch.randn(out.shape, generator=generator, dtype=torch.float64)
@@ -133,6 +164,28 @@ def forward_backward(
 
 
 def max_relative_error(value: Tensor, reference: Tensor) -> float:
-    """``max |value - reference| / max |reference|``, in float64 on the CPU."""
+    """``max |value - reference| / max |reference|``, in float64 on the CPU.
+
+    Args:
+        value (Tensor): The values to judge.
+        reference (Tensor): The values they should have (same shape).
+    """
     value, reference = value.detach().double().cpu(), reference.detach().double().cpu()
     return ((value - reference).abs().max() / reference.abs().max()).item()
+
+
+def randomise_parameters(module: torch.nn.Module, seed: int = 0, scale: float = 0.3):
+    """Fills every parameter of ``module`` with seeded ``scale * randn`` values in place (the
+    offset and mask projections of a fresh DCNv3 start at zero), and returns ``module``.
+
+    Args:
+        module (nn.Module): The module to fill.
+        seed (int): Seed of a private generator. Defaults to 0.
+        scale (float): Standard deviation of the values. Defaults to 0.3.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in module.parameters():
+            values = torch.randn(param.shape, generator=generator, dtype=param.dtype)
+            param.copy_(values * scale)
+    return module

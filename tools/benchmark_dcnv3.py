@@ -183,11 +183,11 @@ def bench_op(
 ) -> Dict[str, float]:
     input, offset, mask = inputs
     leaves = [t.detach().clone().requires_grad_() for t in inputs]
-    grad_output = torch.randn_like(op(input, offset, mask, *cfg.args))
+    grad_output = torch.randn_like(op(input, offset, mask, **cfg.kwargs))
 
     def forward():
         with torch.no_grad():
-            op(input, offset, mask, *cfg.args)
+            op(input, offset, mask, **cfg.kwargs)
 
     def clear_grads():
         for leaf in leaves:
@@ -195,7 +195,7 @@ def bench_op(
 
     def forward_backward():
         clear_grads()
-        op(*leaves, *cfg.args).backward(grad_output)
+        op(*leaves, **cfg.kwargs).backward(grad_output)
 
     timing = dict(warmup=args.warmup, min_runs=args.min_runs, min_time_s=args.min_time)
     result = {
@@ -270,12 +270,12 @@ def softmax_fusion_row(
     batch, cfg, (input, offset, mask) = shape_inputs(shape, DTYPES[dtype_name], device, args)
     logits = torch.log(mask)
 
-    def separate(input, offset, logits, *params):
+    def separate(input, offset, logits, **kwargs):
         weights = torch.softmax(logits.unflatten(-1, (cfg.group, cfg.num_points)), dim=-1)
-        return dcnv3(input, offset, weights.flatten(3), *params)
+        return dcnv3(input, offset, weights.flatten(3), **kwargs)
 
-    def fused(input, offset, logits, *params):
-        return dcnv3(input, offset, logits, *params, softmax_mask=True)
+    def fused(input, offset, logits, **kwargs):
+        return dcnv3(input, offset, logits, **kwargs, softmax_mask=True)
 
     times = {
         name: bench_op(op, (input, offset, logits), cfg, device, args)
@@ -316,12 +316,8 @@ def bench_shape(shape: Shape, dtype: torch.dtype, device: str, args: argparse.Na
     ours = bench_op(dcnv3, inputs, cfg, device, args)
     ref = bench_op(dcnv3_reference, inputs, cfg, device, args)
     with torch.no_grad():
-        diff = (
-            (dcnv3(*inputs, *cfg.args).double() - dcnv3_reference(*inputs, *cfg.args).double())
-            .abs()
-            .max()
-            .item()
-        )
+        ours_out = dcnv3(*inputs, **cfg.kwargs).double()
+        diff = (ours_out - dcnv3_reference(*inputs, **cfg.kwargs).double()).abs().max().item()
     fwd_bytes, fwd_bwd_bytes = compulsory_bytes(shape, batch, cfg, dtype)
     return dict(
         shape=shape.name,

@@ -4,25 +4,29 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "dcnv3_sampling.h"
+
 namespace ops_dcnv3 {
 
 TORCH_LIBRARY(ops_dcnv3, m) {
   m.def(
       "dcnv3_forward(Tensor input, Tensor offset, Tensor mask, int kernel_h, int kernel_w, "
       "int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, "
-      "int group, int group_channels, float offset_scale, int im2col_step, bool remove_center, "
+      "int group, int group_channels, float offset_scale, bool remove_center, "
       "bool softmax_mask=False) -> Tensor");
   m.def(
       "dcnv3_backward(Tensor input, Tensor offset, Tensor mask, Tensor grad_output, "
       "int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, "
       "int dilation_h, int dilation_w, int group, int group_channels, float offset_scale, "
-      "int im2col_step, bool remove_center, bool softmax_mask=False) -> (Tensor, Tensor, Tensor)");
+      "bool remove_center, bool softmax_mask=False) -> (Tensor, Tensor, Tensor)");
 }
 
 }  // namespace ops_dcnv3
 
 // Importing `ops_dcnv3._C` loads the shared library, which runs the registrations above.
-// The module itself only reports whether CUDA kernels were compiled in.
+// The module itself only reports constants of the build: `with_cuda` (whether CUDA kernels
+// were compiled in) and `max_softmax_points` (kMaxSoftmaxPoints, the most sampling points per
+// group that softmax_mask=True supports; Python reads it as ops_dcnv3.MAX_SOFTMAX_POINTS).
 static PyModuleDef dcnv3_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
 
 PyMODINIT_FUNC PyInit__C(void) {
@@ -33,7 +37,9 @@ PyMODINIT_FUNC PyInit__C(void) {
 #else
   const long with_cuda = 0;
 #endif
-  if (PyModule_AddIntConstant(module, "with_cuda", with_cuda) != 0) {
+  if (PyModule_AddIntConstant(module, "with_cuda", with_cuda) != 0 ||
+      PyModule_AddIntConstant(module, "max_softmax_points",
+                              static_cast<long>(ops_dcnv3::kMaxSoftmaxPoints)) != 0) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -20,20 +20,16 @@ void check_tensor(const char* op_name, const char* name, const at::Tensor& tenso
   TORCH_CHECK(tensor.is_contiguous(), op_name, ": expected `", name, "` to be contiguous");
 }
 
-int64_t output_size(int64_t in, int64_t pad, int64_t dilation, int64_t kernel, int64_t stride) {
-  return (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1;
-}
-
 }  // namespace
 
 DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input,
                                     const at::Tensor& offset, const at::Tensor& mask,
-                                    const at::Tensor& grad_output, int64_t kernel_h,
-                                    int64_t kernel_w, int64_t stride_h, int64_t stride_w,
-                                    int64_t pad_h, int64_t pad_w, int64_t dilation_h,
-                                    int64_t dilation_w, int64_t group, int64_t group_channels,
-                                    double offset_scale, int64_t im2col_step,
-                                    bool remove_center, bool softmax_mask) {
+                                    const at::Tensor& grad_output, DCNv3Geometry geo) {
+  const int64_t kernel_h = geo.kernel_h, kernel_w = geo.kernel_w;
+  const int64_t stride_h = geo.stride_h, stride_w = geo.stride_w;
+  const int64_t pad_h = geo.pad_h, pad_w = geo.pad_w;
+  const int64_t dilation_h = geo.dilation_h, dilation_w = geo.dilation_w;
+  const int64_t group = geo.group, group_channels = geo.group_channels;
   TORCH_CHECK(kernel_h > 0 && kernel_w > 0, op_name,
               ": expected kernel_h and kernel_w > 0, got ", kernel_h, ", ", kernel_w);
   TORCH_CHECK(stride_h > 0 && stride_w > 0, op_name,
@@ -44,10 +40,9 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
               pad_h, ", ", pad_w);
   TORCH_CHECK(group > 0 && group_channels > 0, op_name,
               ": expected group and group_channels > 0, got ", group, ", ", group_channels);
-  TORCH_CHECK(im2col_step > 0, op_name, ": expected im2col_step > 0, got ", im2col_step);
-  TORCH_CHECK(std::isfinite(offset_scale), op_name, ": expected a finite offset_scale, got ",
-              offset_scale);
-  if (remove_center) {
+  TORCH_CHECK(std::isfinite(geo.offset_scale), op_name,
+              ": expected a finite offset_scale, got ", geo.offset_scale);
+  if (geo.remove_center) {
     TORCH_CHECK(kernel_h % 2 == 1 && kernel_w % 2 == 1 && kernel_h * kernel_w > 1, op_name,
                 ": remove_center=True needs odd kernel sizes with more than one point, got ",
                 kernel_h, "x", kernel_w);
@@ -58,31 +53,17 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
   check_tensor(op_name, "mask", mask, input);
   if (grad_output.defined()) check_tensor(op_name, "grad_output", grad_output, input);
 
-  DCNv3Geometry geo;
   geo.batch = input.size(0);
   geo.height_in = input.size(1);
   geo.width_in = input.size(2);
   geo.channels = input.size(3);
-  geo.kernel_h = kernel_h;
-  geo.kernel_w = kernel_w;
-  geo.stride_h = stride_h;
-  geo.stride_w = stride_w;
-  geo.pad_h = pad_h;
-  geo.pad_w = pad_w;
-  geo.dilation_h = dilation_h;
-  geo.dilation_w = dilation_w;
-  geo.group = group;
-  geo.group_channels = group_channels;
-  geo.num_points = kernel_h * kernel_w - (remove_center ? 1 : 0);
-  geo.offset_scale = offset_scale;
-  geo.remove_center = remove_center;
-  geo.softmax_mask = softmax_mask;
-  TORCH_CHECK(!softmax_mask || geo.num_points <= kMaxSoftmaxPoints, op_name,
+  geo.num_points = kernel_h * kernel_w - (geo.remove_center ? 1 : 0);
+  TORCH_CHECK(!geo.softmax_mask || geo.num_points <= kMaxSoftmaxPoints, op_name,
               ": softmax_mask=True supports at most ", kMaxSoftmaxPoints,
               " sampling points per group, got ", geo.num_points,
               "; apply the softmax to the mask before the op instead");
-  geo.height_out = output_size(geo.height_in, pad_h, dilation_h, kernel_h, stride_h);
-  geo.width_out = output_size(geo.width_in, pad_w, dilation_w, kernel_w, stride_w);
+  geo.height_out = dcnv3_output_size(geo.height_in, kernel_h, stride_h, pad_h, dilation_h);
+  geo.width_out = dcnv3_output_size(geo.width_in, kernel_w, stride_w, pad_w, dilation_w);
 
   TORCH_CHECK(geo.channels == group * group_channels, op_name,
               ": expected input channels (last dim) == group * group_channels = ", group, " * ",

@@ -1,6 +1,6 @@
 // Per-point DCNv3 math shared by the CPU and CUDA kernels (one definition, both devices).
 //
-// Conventions (DESIGN.md section 2): channels-last tensors; for output pixel (h_out, w_out),
+// Conventions (docs/dcnv3.md): channels-last tensors; for output pixel (h_out, w_out),
 // group g and sampling point k the location, in pixel indices of the *unpadded* input, is
 //   loc = base - pad + (grid_k + offset) * offset_scale
 // with base = (dilation * (kernel - 1)) / 2 + out * stride and
@@ -20,28 +20,33 @@ namespace ops_dcnv3 {
 // gradients of its points in a fixed-size buffer, hence a bound on the points per group.
 constexpr int64_t kMaxSoftmaxPoints = 64;
 
+// Output length along one axis: floor((size + 2 * pad - (dilation * (kernel - 1) + 1)) / stride)
+// + 1, the one C++ definition (checks and kernels); ops_dcnv3.dcnv3_output_size is its Python
+// twin. Floor division, as in Python, so a kernel wider than the padded input gives < 1.
+C10_HOST_DEVICE constexpr int64_t dcnv3_output_size(int64_t size, int64_t kernel, int64_t stride,
+                                                    int64_t pad, int64_t dilation) {
+  const int64_t span = size + 2 * pad - (dilation * (kernel - 1) + 1);
+  return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+}
+
 // Shapes and hyper-parameters of one call. Every size is int64 so flat indices never overflow.
 struct DCNv3Geometry {
-  int64_t batch = 0;
-  int64_t height_in = 0;
-  int64_t width_in = 0;
-  int64_t channels = 0;
-  int64_t height_out = 0;
-  int64_t width_out = 0;
-  int64_t kernel_h = 0;
-  int64_t kernel_w = 0;
-  int64_t stride_h = 1;
-  int64_t stride_w = 1;
-  int64_t pad_h = 0;
-  int64_t pad_w = 0;
-  int64_t dilation_h = 1;
-  int64_t dilation_w = 1;
+  // Hyper-parameters, in the order of the operator's schema (see hyper_parameters in dcnv3.h).
+  int64_t kernel_h = 0, kernel_w = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
   int64_t group = 1;
   int64_t group_channels = 0;
-  int64_t num_points = 0;  // kernel_h * kernel_w, minus one with remove_center
   double offset_scale = 1.0;
   bool remove_center = false;
   bool softmax_mask = false;  // mask holds logits: softmax over each group's points first
+  // Sizes, derived from the tensors by check_dcnv3_arguments.
+  int64_t batch = 0;
+  int64_t height_in = 0, width_in = 0;
+  int64_t channels = 0;
+  int64_t height_out = 0, width_out = 0;
+  int64_t num_points = 0;  // kernel_h * kernel_w, minus one with remove_center
 };
 
 C10_HOST_DEVICE inline float floor_value(float x) { return floorf(x); }

@@ -179,19 +179,32 @@ class GroupChannels<scalar_t, kCg,
 };
 #endif
 
+// The pointers and tables of one pass; the pass sets its outputs (and backward its inputs).
 template <typename scalar_t>
 struct KernelArgs {
   using acc_t = at::opmath_type<scalar_t>;
+
+  KernelArgs(const DCNv3Geometry& geo_, const at::Tensor& input_, const at::Tensor& offset_,
+             const at::Tensor& mask_)
+      : geo(geo_),
+        grid(2 * geo_.num_points),
+        input(input_.const_data_ptr<scalar_t>()),
+        offset(offset_.const_data_ptr<scalar_t>()),
+        mask(mask_.const_data_ptr<scalar_t>()) {
+    // Kernel-grid displacements of all points, computed once per call.
+    for (int64_t k = 0; k < geo.num_points; ++k) point_grid(geo, k, grid[2 * k], grid[2 * k + 1]);
+  }
+
   DCNv3Geometry geo;
-  const acc_t* grid;  // (num_points, 2): grid_h, grid_w of each point
+  std::vector<acc_t> grid;  // (num_points, 2): grid_h, grid_w of each point
   const scalar_t* input;
   const scalar_t* offset;
   const scalar_t* mask;
-  scalar_t* output;              // forward only
-  const scalar_t* grad_output;   // backward only, from here on
-  acc_t* grad_input_acc;         // `chunks` copies of grad_input (N, H, W, C)
-  scalar_t* grad_offset;
-  scalar_t* grad_mask;
+  scalar_t* output = nullptr;             // forward only
+  const scalar_t* grad_output = nullptr;  // backward only, from here on
+  acc_t* grad_input_acc = nullptr;        // `chunks` copies of grad_input (N, H, W, C)
+  scalar_t* grad_offset = nullptr;
+  scalar_t* grad_mask = nullptr;
   int64_t chunks = 1;
 };
 
@@ -225,18 +238,46 @@ C10_ALWAYS_INLINE void write_mask_grad(const DCNv3Geometry& geo, const acc_t* we
   }
 }
 
+// Sizes the loops of both passes use, bound to locals at their start (a compile-time group
+// width when kCg > 0).
+template <typename acc_t, int64_t kCg>
+struct LoopSizes {
+  explicit LoopSizes(const DCNv3Geometry& geo)
+      : cg(kCg > 0 ? kCg : geo.group_channels),
+        channels(geo.channels),
+        num_points(geo.num_points),
+        pixels_out(geo.height_out * geo.width_out),
+        image_stride(geo.height_in * geo.width_in * geo.channels),
+        scale(static_cast<acc_t>(geo.offset_scale)) {}
+  int64_t cg;
+  int64_t channels;
+  int64_t num_points;
+  int64_t pixels_out;
+  int64_t image_stride;  // elements of one image
+  acc_t scale;           // offset_scale
+};
+
+// Bilinear corners of point k of one (pixel, group) whose kernel centre is (base_h, base_w)
+// and whose offsets start at `point_offset`; false when the sample reads nothing.
+template <typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE bool point_corners(const KernelArgs<scalar_t>& args, acc_t base_h,
+                                     acc_t base_w, const scalar_t* point_offset, int64_t k,
+                                     acc_t scale, BilinearCorners<acc_t>& corners) {
+  acc_t loc_h, loc_w;
+  sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
+                    static_cast<acc_t>(point_offset[2 * k]),
+                    static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
+  return bilinear_corners(loc_h, loc_w, args.geo.height_in, args.geo.width_in, corners);
+}
+
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
 template <typename scalar_t, int64_t kCg>
 C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t begin,
                                       int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const DCNv3Geometry& geo = args.geo;
-  const int64_t cg = kCg > 0 ? kCg : geo.group_channels;
-  const int64_t channels = geo.channels;
-  const int64_t num_points = geo.num_points;
-  const int64_t pixels_out = geo.height_out * geo.width_out;
-  const int64_t image_stride = geo.height_in * geo.width_in * channels;
-  const acc_t scale = static_cast<acc_t>(geo.offset_scale);
+  const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
+      LoopSizes<acc_t, kCg>(geo);
   GroupChannels<scalar_t, kCg> acc(cg);
   std::vector<acc_t> weights(num_points);
 
@@ -252,12 +293,8 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
       const scalar_t* image_group = image + g * cg;
       point_weights(geo, point_mask, weights.data());
       for (int64_t k = 0; k < num_points; ++k) {
-        acc_t loc_h, loc_w;
-        sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
-                          static_cast<acc_t>(point_offset[2 * k]),
-                          static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
         BilinearCorners<acc_t> corners;
-        if (!bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners)) continue;
+        if (!point_corners(args, base_h, base_w, point_offset, k, scale, corners)) continue;
         const acc_t m = weights[k];
         for (int i = 0; i < 4; ++i) {
           if (corners.pixel[i] < 0) continue;
@@ -275,13 +312,9 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
                                       int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const DCNv3Geometry& geo = args.geo;
-  const int64_t cg = kCg > 0 ? kCg : geo.group_channels;
-  const int64_t channels = geo.channels;
-  const int64_t num_points = geo.num_points;
-  const int64_t pixels_out = geo.height_out * geo.width_out;
-  const int64_t image_stride = geo.height_in * geo.width_in * channels;
-  const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   const int64_t chunks = args.chunks;
+  const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
+      LoopSizes<acc_t, kCg>(geo);
   GroupChannels<scalar_t, kCg> grad_out(cg);
   std::vector<acc_t> weights(num_points);
   std::vector<acc_t> grad_weights(num_points);  // d loss / d weight of each point
@@ -307,12 +340,8 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
       scalar_t* point_grad_mask = args.grad_mask + point_base;
       point_weights(geo, point_mask, weights.data());
       for (int64_t k = 0; k < num_points; ++k) {
-        acc_t loc_h, loc_w;
-        sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
-                          static_cast<acc_t>(point_offset[2 * k]),
-                          static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
         BilinearCorners<acc_t> corners;
-        if (!bilinear_corners(loc_h, loc_w, geo.height_in, geo.width_in, corners)) {
+        if (!point_corners(args, base_h, base_w, point_offset, k, scale, corners)) {
           point_grad_offset[2 * k] = scalar_t(0);
           point_grad_offset[2 * k + 1] = scalar_t(0);
           grad_weights[k] = acc_t(0);
@@ -400,34 +429,14 @@ RangeFn<scalar_t> select_kernel(int64_t group_channels, bool backward) {
   }
 }
 
-// Kernel-grid displacements of all points, computed once per call.
-template <typename acc_t>
-std::vector<acc_t> grid_table(const DCNv3Geometry& geo) {
-  std::vector<acc_t> grid(2 * geo.num_points);
-  for (int64_t k = 0; k < geo.num_points; ++k) point_grid(geo, k, grid[2 * k], grid[2 * k + 1]);
-  return grid;
-}
-
-at::Tensor dcnv3_forward_cpu(const at::Tensor& input, const at::Tensor& offset,
-                             const at::Tensor& mask, int64_t kernel_h, int64_t kernel_w,
-                             int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
-                             int64_t dilation_h, int64_t dilation_w, int64_t group,
-                             int64_t group_channels, double offset_scale, int64_t im2col_step,
-                             bool remove_center, bool softmax_mask) {
-  const DCNv3Geometry geo = check_dcnv3_arguments(
-      "dcnv3_forward", input, offset, mask, at::Tensor(), kernel_h, kernel_w, stride_h,
-      stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center, softmax_mask);
+at::Tensor forward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
+                       const at::Tensor& offset, const at::Tensor& mask) {
   at::Tensor output =
       at::empty({geo.batch, geo.height_out, geo.width_out, geo.channels}, input.options());
   if (output.numel() == 0) return output;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kBFloat16, at::kHalf, input.scalar_type(), "dcnv3_forward_cpu", [&] {
-        using acc_t = at::opmath_type<scalar_t>;
-        const std::vector<acc_t> grid = grid_table<acc_t>(geo);
-        KernelArgs<scalar_t> args{geo, grid.data(), input.const_data_ptr<scalar_t>(),
-                                  offset.const_data_ptr<scalar_t>(),
-                                  mask.const_data_ptr<scalar_t>()};
+        KernelArgs<scalar_t> args(geo, input, offset, mask);
         args.output = output.mutable_data_ptr<scalar_t>();
         const RangeFn<scalar_t> kernel = select_kernel<scalar_t>(geo.group_channels, false);
         // Enough pixels per task to amortise scheduling (a pixel costs ~4*C*K multiply-adds).
@@ -438,16 +447,11 @@ at::Tensor dcnv3_forward_cpu(const at::Tensor& input, const at::Tensor& offset,
   return output;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cpu(
-    const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
-    const at::Tensor& grad_output, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
-    int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
-    int64_t group, int64_t group_channels, double offset_scale, int64_t im2col_step,
-    bool remove_center, bool softmax_mask) {
-  const DCNv3Geometry geo = check_dcnv3_arguments(
-      "dcnv3_backward", input, offset, mask, grad_output, kernel_h, kernel_w, stride_h,
-      stride_w, pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
-      im2col_step, remove_center, softmax_mask);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const DCNv3Geometry& geo,
+                                                            const at::Tensor& input,
+                                                            const at::Tensor& offset,
+                                                            const at::Tensor& mask,
+                                                            const at::Tensor& grad_output) {
   at::Tensor grad_offset = at::empty_like(offset);
   at::Tensor grad_mask = at::empty_like(mask);
   if (geo.batch == 0) return {at::zeros_like(input), grad_offset, grad_mask};
@@ -467,10 +471,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cpu(
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kBFloat16, at::kHalf, input.scalar_type(), "dcnv3_backward_cpu", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        const std::vector<acc_t> grid = grid_table<acc_t>(geo);
-        KernelArgs<scalar_t> args{geo, grid.data(), input.const_data_ptr<scalar_t>(),
-                                  offset.const_data_ptr<scalar_t>(),
-                                  mask.const_data_ptr<scalar_t>()};
+        KernelArgs<scalar_t> args(geo, input, offset, mask);
         args.grad_output = grad_output.const_data_ptr<scalar_t>();
         args.grad_input_acc = grad_input_acc.mutable_data_ptr<acc_t>();
         args.grad_offset = grad_offset.mutable_data_ptr<scalar_t>();
@@ -486,11 +487,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_cpu(
   return {grad_input, grad_offset, grad_mask};
 }
 
+struct CpuKernels {
+  static constexpr auto forward = &forward_cpu;
+  static constexpr auto backward = &backward_cpu;
+};
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(ops_dcnv3, CPU, m) {
-  m.impl("dcnv3_forward", &dcnv3_forward_cpu);
-  m.impl("dcnv3_backward", &dcnv3_backward_cpu);
+  m.impl("dcnv3_forward", &DCNv3Op<CpuKernels>::forward);
+  m.impl("dcnv3_backward", &DCNv3Op<CpuKernels>::backward);
 }
 
 }  // namespace ops_dcnv3
