@@ -473,47 +473,6 @@ def dcnv3_onnx_translation(mode: str = 'gridsample', opset: int = None) -> Calla
 
     expected = list(inspect.signature(dcnv3_forward).parameters)
     actual = _schema_argument_names()
-    if actual == expected[:14] + ['im2col_step'] + expected[14:]:  # TODO(dev): pre-house schema
-
-        def dcnv3_forward_legacy(
-            input,
-            offset,
-            mask,
-            kernel_h: int,
-            kernel_w: int,
-            stride_h: int,
-            stride_w: int,
-            pad_h: int,
-            pad_w: int,
-            dilation_h: int,
-            dilation_w: int,
-            group: int,
-            group_channels: int,
-            offset_scale: float,
-            im2col_step: int,
-            remove_center: bool,
-            softmax_mask: bool = False,
-        ):
-            return dcnv3_forward(
-                input,
-                offset,
-                mask,
-                kernel_h,
-                kernel_w,
-                stride_h,
-                stride_w,
-                pad_h,
-                pad_w,
-                dilation_h,
-                dilation_w,
-                group,
-                group_channels,
-                offset_scale,
-                remove_center,
-                softmax_mask,
-            )
-
-        return dcnv3_forward_legacy
     if actual != expected:
         raise RuntimeError(
             f'ops_dcnv3::dcnv3_forward has arguments {actual}, the ONNX translation expects '

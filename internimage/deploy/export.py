@@ -35,6 +35,8 @@ from ops_dcnv3.onnx_export import (
     int_constant,
 )
 
+from ..checkpoint import extract_state_dict, load_checkpoint_file
+
 __all__ = [
     'DeployError',
     'TASKS',
@@ -248,8 +250,6 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
 
 
 def _load_weights(model: nn.Module, checkpoint: str) -> dict:
-    from internimage.checkpoint import extract_state_dict, load_checkpoint_file
-
     try:
         contents = load_checkpoint_file(checkpoint)
         state_dict = extract_state_dict(contents)

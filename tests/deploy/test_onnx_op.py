@@ -6,8 +6,6 @@ OpenVINO, ``deformconv`` in ONNX Runtime; ``custom`` is checked by reading the g
 Offsets reach past the image border, so the zero padding is exercised too.
 """
 
-import inspect
-
 import onnx
 import pytest
 import torch
@@ -41,19 +39,8 @@ CASES = {
 }
 
 
-def _op_args(case):
-    """Positional arguments after (input, offset, mask) for the op's current schema."""
-    names = [a.name for a in torch.ops.ops_dcnv3.dcnv3_forward.default._schema.arguments]
-    args = list(case)
-    if 'im2col_step' in names:  # TODO(dev): schema before the op API redesign
-        args.insert(11, 64)
-    return args
-
-
 def _reference(input, offset, mask, case):
     kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, softmax = case
-    if 'im2col_step' in inspect.signature(dcnv3_reference).parameters:  # TODO(dev): old API
-        return dcnv3_reference(input, offset, mask, *case[:11], 64, *case[11:])
     return dcnv3_reference(
         input,
         offset,
@@ -72,7 +59,7 @@ def _reference(input, offset, mask, case):
 class _Op(torch.nn.Module):
     def __init__(self, case):
         super().__init__()
-        self.args = _op_args(case)
+        self.args = list(case)
 
     def forward(self, input, offset, mask):
         return torch.ops.ops_dcnv3.dcnv3_forward(input, offset, mask, *self.args)

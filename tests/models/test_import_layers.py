@@ -1,4 +1,4 @@
-"""``internimage/`` imports only downward: checkpoint <- models <- engine <- apis.
+"""``internimage/`` imports only downward: checkpoint <- models <- engine <- apis <- deploy.
 
 ``datasets`` and ``analysis`` stand beside the layers and import none of them. Every
 import of a package module is at the top of its file (no lazy import hides a cycle).
@@ -14,7 +14,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / 'internimage'
 # Layer of each top-level part; a part imports only parts of a lower rank. None: a part
 # beside the layers, importing no other part.
-RANKS = {'checkpoint': 0, 'models': 1, 'engine': 2, 'apis': 3, 'datasets': None, 'analysis': None}
+RANKS = {
+    'checkpoint': 0,
+    'models': 1,
+    'engine': 2,
+    'apis': 3,
+    'deploy': 4,
+    'datasets': None,
+    'analysis': None,
+}
 MODULES = sorted(
     str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob('*.py') if path.name != '__init__.py'
 ) + sorted(
