@@ -3,7 +3,8 @@
 Importing the package registers, in mmengine's root registries (so mmpretrain, mmdet and
 mmseg configs all find them by bare type name): the ``InternImage`` backbone, the
 classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead`` and the
-optimizer-wrapper constructor ``InternImageLayerDecayOptimizerConstructor``.
+optimizer-wrapper constructor ``InternImageLayerDecayOptimizerConstructor`` and the
+``RandomStateHook`` (random generators saved in checkpoints, restored on resume).
 
 Layers, each importing only those listed before it:
 
@@ -17,7 +18,7 @@ which the tools import explicitly.
 """
 
 from .checkpoint import convert_classification_checkpoint, load_backbone_checkpoint
-from .engine import InternImageLayerDecayOptimizerConstructor
+from .engine import InternImageLayerDecayOptimizerConstructor, RandomStateHook
 from .models import InternImage, InternImageAttnPoolClsHead, InternImageClsHead
 
 __version__ = '0.1.0'
@@ -27,6 +28,7 @@ __all__ = [
     'InternImageClsHead',
     'InternImageAttnPoolClsHead',
     'InternImageLayerDecayOptimizerConstructor',
+    'RandomStateHook',
     'load_backbone_checkpoint',
     'convert_classification_checkpoint',
 ]

@@ -8,19 +8,27 @@ from .inference import render_prediction
 from .runner import (
     TASK_SCOPES,
     add_common_args,
+    add_random_state_hook,
     build_runner,
+    check_checkpoint_file,
     config_parser,
     enable_amp,
     enable_resume,
     enable_show_dir,
     load_config,
+    replace_sync_bn,
+    setup_distributed,
     task_scope,
 )
 
 __all__ = [
     'TASK_SCOPES',
     'add_common_args',
+    'add_random_state_hook',
     'build_runner',
+    'check_checkpoint_file',
+    'replace_sync_bn',
+    'setup_distributed',
     'config_parser',
     'enable_amp',
     'enable_resume',

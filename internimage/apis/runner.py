@@ -7,16 +7,24 @@ only differ from upstream ones in being task-agnostic.
 """
 
 import argparse
+import datetime
 import os
 import os.path as osp
-from typing import Optional
+import zipfile
+from typing import Any, List, Optional
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
+from torch.distributed.fsdp import FullyShardedDataParallel
+from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import register_checkpoint_safe_globals
+from ..engine import RandomStateHook
 
 __all__ = [
     'TASK_SCOPES',
@@ -24,11 +32,18 @@ __all__ = [
     'add_common_args',
     'load_config',
     'task_scope',
+    'add_random_state_hook',
     'enable_amp',
     'enable_resume',
     'enable_show_dir',
+    'check_checkpoint_file',
+    'replace_sync_bn',
+    'setup_distributed',
     'build_runner',
 ]
+
+#: SyncBN norm types: torch's SyncBatchNorm ('SyncBN') and mmcv's CUDA op ('MMSyncBN').
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN')
 
 #: default_scope -> task name, for messages.
 TASK_SCOPES = {
@@ -97,11 +112,21 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     task_scope(cfg)  # fail early on a config for another stack
     cfg.launcher = args.launcher
+    add_random_state_hook(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def add_random_state_hook(cfg: Config) -> None:
+    """Add :class:`~internimage.engine.RandomStateHook` to ``custom_hooks`` (once), so
+    that checkpoints carry the random generators and ``--resume`` continues them."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(hook.get('type') in ('RandomStateHook', RandomStateHook) for hook in hooks):
+        hooks.append(dict(type='RandomStateHook'))
+    cfg.custom_hooks = hooks
 
 
 def enable_amp(cfg: Config) -> None:
@@ -122,12 +147,48 @@ def enable_amp(cfg: Config) -> None:
     wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
+    """Raise a ``ValueError`` naming ``path`` unless it is a complete torch checkpoint.
+
+    ``torch.save`` writes a zip archive: a file cut short by a crash loses the
+    central directory at its end, and flipped bytes break a member's CRC. Both are
+    caught here, before the Runner starts, because torch's own error on such a file
+    does not say which file it was.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_member = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(
+            f'{what} {path} is not a readable torch checkpoint (truncated or corrupted?): {error}'
+        ) from error
+    if bad_member is not None:
+        raise ValueError(f'{what} {path} is corrupted: CRC mismatch in member {bad_member!r}')
+
+
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:
-    """``--resume`` (latest checkpoint in work dir) or ``--resume PATH``."""
+    """``--resume`` (latest checkpoint in work dir) or ``--resume PATH``.
+
+    The checkpoint to resume from is resolved and checked here: a truncated or
+    corrupted file raises an error naming it instead of failing deep in the Runner.
+    ``--resume`` without a path and no checkpoint in the work dir starts from scratch,
+    as mmengine does (the first launch of an auto-resuming job).
+    """
     if resume is None:
         return
-    if resume != 'auto' and not osp.isfile(resume):
-        raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+    if resume == 'auto':
+        latest = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+        if latest is None:
+            print_log(
+                f'--resume: no checkpoint in {cfg.work_dir}, training from scratch',
+                logger='current',
+            )
+        else:
+            check_checkpoint_file(latest, 'latest checkpoint (--resume)')
+    else:
+        check_checkpoint_file(resume, '--resume checkpoint')
     cfg.resume = True
     cfg.load_from = None if resume == 'auto' else resume
 
@@ -160,8 +221,107 @@ def enable_show_dir(cfg: Config, show_dir: str) -> None:
         hook.out_dir = show_dir
 
 
+def replace_sync_bn(node: Any, path: str = 'model') -> List[str]:
+    """Turn every ``norm_cfg`` of a SyncBN type under ``node`` into plain ``BN``, in place.
+
+    torch's SyncBatchNorm refuses CPU tensors and mmcv's is a CUDA op, so a CPU
+    (gloo) run computes batch statistics per process instead. Returns the config
+    paths changed, for the log.
+    """
+    changed = []
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            changed.append(path)
+        for key, value in node.items():
+            changed += replace_sync_bn(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            changed += replace_sync_bn(value, f'{path}[{index}]')
+    return changed
+
+
+def _cpu_wrapper_cfg(wrapper: Optional[dict], cfg: Config) -> dict:
+    """A DDP-style model wrapper config without ``device_ids`` (CPU modules).
+
+    mmengine passes ``device_ids=[LOCAL_RANK]`` as a default, which makes DDP look
+    for CUDA device LOCAL_RANK; an explicit ``None`` keeps the module on the CPU.
+    """
+    if wrapper is None:
+        wrapper = ConfigDict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper_type = MODEL_WRAPPERS.get(wrapper['type'])
+    if wrapper_type is None:
+        raise KeyError(f'model wrapper type {wrapper["type"]!r} is not registered')
+    if issubclass(wrapper_type, DistributedDataParallel):
+        wrapper['device_ids'] = None
+    elif issubclass(wrapper_type, FullyShardedDataParallel):
+        # FSDP's device_id: None keeps the (CPU) module where it is.
+        wrapper['device_id'] = None
+    return wrapper
+
+
+def setup_distributed(cfg: Config) -> str:
+    """Start the process group of a launched (torchrun) run; returns its backend.
+
+    With CUDA this leaves everything to mmengine (``init_dist``, nccl by default).
+    Without CUDA, mmengine's ``init_dist`` would call ``torch.cuda.set_device``,
+    so the gloo process group is started here from torchrun's ``env://`` variables
+    (the Runner skips its own initialisation when one exists), the model is wrapped
+    without CUDA device ids, and SyncBN layers become BN (see :func:`replace_sync_bn`).
+    The config file itself needs no change.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none':
+        return 'none'
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    if torch.cuda.is_available():
+        return dist_cfg.get('backend', 'nccl')
+    if launcher != 'pytorch':
+        raise ValueError(
+            f'--launcher {launcher} needs CUDA; without a GPU launch with torchrun '
+            '(tools/dist_train.sh / dist_test.sh, i.e. --launcher pytorch)'
+        )
+    torchrun_vars = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+    missing = [name for name in torchrun_vars if name not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f"--launcher pytorch expects torchrun's environment, missing {missing}: "
+            'start the tool with tools/dist_train.sh or python -m torch.distributed.run'
+        )
+    if not torch_dist.is_initialized():
+        timeout = datetime.timedelta(seconds=dist_cfg.get('timeout', 1800))
+        torch_dist.init_process_group(backend='gloo', init_method='env://', timeout=timeout)
+    backend = torch_dist.get_backend()
+    if cfg.get('runner_type') == 'FlexibleRunner' and cfg.get('strategy') is not None:
+        strategy = cfg.strategy
+        strategy['model_wrapper'] = _cpu_wrapper_cfg(strategy.get('model_wrapper'), cfg)
+    else:
+        cfg.model_wrapper_cfg = _cpu_wrapper_cfg(cfg.get('model_wrapper_cfg'), cfg)
+    changed = replace_sync_bn(cfg.model)
+    if cfg.get('sync_bn') is not None:
+        raise ValueError(
+            f'sync_bn={cfg.sync_bn!r} converts BN to SyncBN, which needs CUDA; '
+            'unset it (--cfg-options sync_bn=None) for CPU runs'
+        )
+    if changed and torch_dist.get_rank() == 0:
+        print_log(
+            f'{backend} (CPU) run: SyncBN -> BN (per-process batch statistics) at '
+            + ', '.join(changed),
+            logger='current',
+            level=30,
+        )
+    return backend
+
+
 def build_runner(cfg: Config) -> Runner:
-    """The config's runner (``runner_type`` if given, else mmengine's)."""
+    """The config's runner (``runner_type`` if given, else mmengine's), after starting
+    the process group of a distributed launch (:func:`setup_distributed`)."""
+    setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

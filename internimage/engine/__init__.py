@@ -1,5 +1,6 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .hooks import RandomStateHook
 from .optimizers import InternImageLayerDecayOptimizerConstructor, is_no_decay_param
 
-__all__ = ['InternImageLayerDecayOptimizerConstructor', 'is_no_decay_param']
+__all__ = ['InternImageLayerDecayOptimizerConstructor', 'RandomStateHook', 'is_no_decay_param']
