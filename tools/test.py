@@ -34,6 +34,7 @@ def main(argv=None) -> None:
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
     apis.build_runner(cfg).test()
+    apis.teardown_distributed()
 
 
 if __name__ == '__main__':

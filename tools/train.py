@@ -37,6 +37,7 @@ def main(argv=None) -> None:
         apis.enable_amp(cfg)
     apis.enable_resume(cfg, args.resume)
     apis.build_runner(cfg).train()
+    apis.teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ from .runner import (
     replace_sync_bn,
     setup_distributed,
     task_scope,
+    teardown_distributed,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     'check_checkpoint_file',
     'replace_sync_bn',
     'setup_distributed',
+    'teardown_distributed',
     'config_parser',
     'enable_amp',
     'enable_resume',

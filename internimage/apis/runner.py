@@ -39,6 +39,7 @@ __all__ = [
     'check_checkpoint_file',
     'replace_sync_bn',
     'setup_distributed',
+    'teardown_distributed',
     'build_runner',
 ]
 
@@ -316,6 +317,17 @@ def setup_distributed(cfg: Config) -> str:
             level=30,
         )
     return backend
+
+
+def teardown_distributed() -> None:
+    """End the process group, if any, once the Runner is done.
+
+    mmengine leaves it open; tearing gloo down at interpreter exit instead can abort a
+    rank after its work is done (seen as SIGABRT from torchrun).
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
 
 
 def build_runner(cfg: Config) -> Runner:
