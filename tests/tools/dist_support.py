@@ -82,6 +82,7 @@ def write_cls_config(
     max_iters: int,
     random_flip: bool,
     checkpoint_interval: Optional[int] = None,
+    drop_path_rate: float = 0.0,
     extra: str = '',
 ) -> Path:
     """An iteration-based variant of the quick-start classifier: the H/G attention-pool
@@ -94,7 +95,7 @@ def write_cls_config(
 custom_imports = dict(
     imports=['internimage', 'tests.tools.dist_support'], allow_failed_imports=False)
 model = dict(
-    backbone=dict(out_indices=(2, 3)),
+    backbone=dict(out_indices=(2, 3), drop_path_rate={drop_path_rate}),
     head=dict(_delete_=True, type='InternImageAttnPoolClsHead', num_classes=3,
               in_channels=256, embed_dim=64, num_heads=4, out_dim=64,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1,)))

@@ -3,8 +3,9 @@
 A run is SIGKILLed right after its iteration-4 checkpoint is written, then restarted
 with ``tools/train.py CONFIG --resume``; it must end bit-identical to an uninterrupted
 run of the same config: weights, optimizer state, scheduler, counters and metric. The
-training pipeline flips images at random (numpy's generator), so this only holds if
-the random generators resume too (:class:`internimage.engine.RandomStateHook`).
+model drops paths at random (stochastic depth, torch's generator) and the pipeline flips
+images (numpy's), so this only holds if the random generators resume too
+(:class:`internimage.engine.RandomStateHook`; mmengine alone re-seeds them).
 """
 
 import os
@@ -56,7 +57,9 @@ def top1(output: str) -> str:
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp('resume')
     data = make_cls_data(base / 'data')
-    options = dict(batch_size=4, max_iters=ITERS, random_flip=True, checkpoint_interval=2)
+    options = dict(
+        batch_size=4, max_iters=ITERS, random_flip=True, checkpoint_interval=2, drop_path_rate=0.2
+    )
     config = write_cls_config(base / 'cls.py', data, **options)
     crash_config = write_cls_config(
         base / 'crash.py',
