@@ -242,27 +242,37 @@ def replace_sync_bn(node: Any, path: str = 'model') -> List[str]:
     return changed
 
 
-def _cpu_wrapper_cfg(wrapper: Optional[dict], cfg: Config) -> dict:
-    """A DDP-style model wrapper config without ``device_ids`` (CPU modules).
+#: mmengine strategies that wrap the model, and the wrapper each uses by default.
+STRATEGY_WRAPPERS = {
+    'DDPStrategy': 'MMDistributedDataParallel',
+    'FSDPStrategy': 'MMFullyShardedDataParallel',
+}
 
-    mmengine passes ``device_ids=[LOCAL_RANK]`` as a default, which makes DDP look
-    for CUDA device LOCAL_RANK; an explicit ``None`` keeps the module on the CPU.
+
+def _cpu_wrapper_cfg(wrapper: Optional[dict], default_type: str, cfg: Config) -> dict:
+    """A model wrapper config that keeps the (CPU) module off CUDA.
+
+    mmengine passes ``device_ids=[LOCAL_RANK]`` to DDP wrappers and
+    ``device_id=LOCAL_RANK`` to FSDP wrappers as defaults, which name CUDA device
+    LOCAL_RANK. DDP keeps a CPU module where it is with ``device_ids=None``; FSDP needs
+    ``device_id='cpu'`` (with ``None`` it looks for an accelerator and raises).
     """
     if wrapper is None:
-        wrapper = ConfigDict(
-            type='MMDistributedDataParallel',
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False),
-        )
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper = ConfigDict(type=default_type)
+        if default_type == 'MMDistributedDataParallel':
+            # What the Runner's own default DDP wrapper uses.
+            wrapper.update(
+                broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters', False),
+            )
+    wrapper.setdefault('type', default_type)
     wrapper_type = MODEL_WRAPPERS.get(wrapper['type'])
     if wrapper_type is None:
         raise KeyError(f'model wrapper type {wrapper["type"]!r} is not registered')
     if issubclass(wrapper_type, DistributedDataParallel):
         wrapper['device_ids'] = None
     elif issubclass(wrapper_type, FullyShardedDataParallel):
-        # FSDP's device_id: None keeps the (CPU) module where it is.
-        wrapper['device_id'] = None
+        wrapper['device_id'] = 'cpu'
     return wrapper
 
 
@@ -298,11 +308,13 @@ def setup_distributed(cfg: Config) -> str:
         timeout = datetime.timedelta(seconds=dist_cfg.get('timeout', 1800))
         torch_dist.init_process_group(backend='gloo', init_method='env://', timeout=timeout)
     backend = torch_dist.get_backend()
-    if cfg.get('runner_type') == 'FlexibleRunner' and cfg.get('strategy') is not None:
-        strategy = cfg.strategy
-        strategy['model_wrapper'] = _cpu_wrapper_cfg(strategy.get('model_wrapper'), cfg)
-    else:
-        cfg.model_wrapper_cfg = _cpu_wrapper_cfg(cfg.get('model_wrapper_cfg'), cfg)
+    strategy = cfg.get('strategy') if cfg.get('runner_type') == 'FlexibleRunner' else None
+    if strategy is None:
+        default_type = 'MMDistributedDataParallel'
+        cfg.model_wrapper_cfg = _cpu_wrapper_cfg(cfg.get('model_wrapper_cfg'), default_type, cfg)
+    elif strategy.get('type') in STRATEGY_WRAPPERS:
+        default_type = STRATEGY_WRAPPERS[strategy['type']]
+        strategy.model_wrapper = _cpu_wrapper_cfg(strategy.get('model_wrapper'), default_type, cfg)
     changed = replace_sync_bn(cfg.model)
     if cfg.get('sync_bn') is not None:
         raise ValueError(

@@ -5,6 +5,7 @@ Imported by the test configs through ``custom_imports``, so each training proces
 """
 
 import os
+import resource
 import signal
 from pathlib import Path
 from typing import Optional
@@ -14,6 +15,8 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
 from internimage.datasets import QuickstartSpec, make_quickstart_data
 
@@ -22,8 +25,22 @@ CLS_CONFIG = ROOT / 'configs/quickstart/internimage-tiny_quickstart_cls.py'
 
 
 def _params(runner) -> dict:
+    """The full (unsharded) state dict, on every rank."""
+    if isinstance(runner.model, FSDP):
+        gathered = FullStateDictConfig(offload_to_cpu=False, rank0_only=False)
+        with FSDP.state_dict_type(runner.model, StateDictType.FULL_STATE_DICT, gathered):
+            return runner.model.state_dict()
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     return model.state_dict()
+
+
+def _local_state_bytes(runner) -> int:
+    """Bytes of the parameters and optimizer state this rank holds (its shards under
+    FSDP, full copies under DDP)."""
+    tensors = list(runner.model.parameters())
+    for state in runner.optim_wrapper.optimizer.state.values():
+        tensors += [value for value in state.values() if torch.is_tensor(value)]
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
 
 
 @HOOKS.register_module()
@@ -45,8 +62,18 @@ class DumpRankStateHook(Hook):
 
     def after_train(self, runner) -> None:
         params = {name: value.detach().clone() for name, value in _params(runner).items()}
+        memory = dict(
+            state_bytes=_local_state_bytes(runner),
+            max_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        )
         torch.save(
-            dict(params=params, initial=self.initial, losses=self.losses, iter=runner.iter),
+            dict(
+                params=params,
+                initial=self.initial,
+                losses=self.losses,
+                iter=runner.iter,
+                memory=memory,
+            ),
             Path(runner.work_dir) / f'rank{get_rank()}.pth',
         )
 

@@ -133,3 +133,61 @@ def test_distributed_evaluation_gathers_both_ranks(runs):
         torch.testing.assert_close(sample['pred_score'], single[sample['img_path']])
     top1 = {name: line.split('accuracy/top1:')[1].split()[0] for name, line in metrics.items()}
     assert top1['two'] == top1['one']
+
+
+# FlexibleRunner with a plain AdamW (the layer-decay constructor groups parameters by
+# shape, which FSDP flattens): DDPStrategy is the reference for FSDPStrategy.
+FLEXIBLE = """
+runner_type = 'FlexibleRunner'
+strategy = dict(type={strategy!r})
+optim_wrapper = dict(
+    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.05))
+"""
+
+
+@pytest.fixture(scope='module')
+def strategy_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp('strategies')
+    data = make_cls_data(base / 'data')
+    dumps = {}
+    for strategy in ('DDPStrategy', 'FSDPStrategy'):
+        config = write_cls_config(
+            base / f'{strategy}.py',
+            data,
+            batch_size=2,
+            max_iters=ITERS,
+            random_flip=False,
+            extra=FLEXIBLE.format(strategy=strategy),
+        )
+        work_dir = base / strategy
+        dist_tool('dist_train.sh', str(config), '2', '--work-dir', str(work_dir))
+        dumps[strategy] = [_dump(work_dir, rank) for rank in (0, 1)]
+    return dumps
+
+
+@pytest.mark.slow
+def test_fsdp_shards_and_trains_like_ddp(strategy_runs):
+    """FSDP (gloo, CPU) follows DDP step for step, and each rank holds about half of the
+    parameters and optimizer state."""
+    ddp, fsdp = strategy_runs['DDPStrategy'], strategy_runs['FSDPStrategy']
+    for rank in (0, 1):
+        for step, (reference, sharded) in enumerate(zip(ddp[rank]['losses'], fsdp[rank]['losses'])):
+            assert abs(reference - sharded) <= LOSS_TOL, (rank, step)
+        for name, value in ddp[rank]['params'].items():
+            if value.is_floating_point():
+                diff = (fsdp[rank]['params'][name] - value).abs().max().item()
+                assert diff <= PARAM_TOL, f'{name}: {diff}'
+    full = ddp[0]['memory']['state_bytes']
+    for rank in (0, 1):
+        shard = fsdp[rank]['memory']['state_bytes']
+        assert 0.45 * full <= shard <= 0.55 * full, (rank, shard, full)
+    print(
+        'bytes of parameters + optimizer state per rank: DDP',
+        [dump['memory']['state_bytes'] for dump in ddp],
+        'FSDP',
+        [dump['memory']['state_bytes'] for dump in fsdp],
+        '; peak RSS per rank: DDP',
+        [dump['memory']['max_rss_bytes'] for dump in ddp],
+        'FSDP',
+        [dump['memory']['max_rss_bytes'] for dump in fsdp],
+    )
