@@ -37,6 +37,7 @@ __all__ = [
     'enable_resume',
     'enable_show_dir',
     'check_checkpoint_file',
+    'check_fsdp_optimizer',
     'replace_sync_bn',
     'setup_distributed',
     'teardown_distributed',
@@ -276,6 +277,32 @@ def _cpu_wrapper_cfg(wrapper: Optional[dict], default_type: str, cfg: Config) ->
     return wrapper
 
 
+def check_fsdp_optimizer(cfg: Config) -> None:
+    """Refuse parameter-wise settings that FSDP would silently break.
+
+    FSDP builds the optimizer after sharding: every parameter it sees is a 1-D shard,
+    so rules keyed on ``param.ndim`` (mmengine's ``flat_decay_mult``, and the
+    InternImage layer-decay constructor's no-decay rule) would take weight decay off
+    every weight. Raise instead; the FSDP configs use name/module-type rules.
+    """
+    strategy = cfg.get('strategy') if cfg.get('runner_type') == 'FlexibleRunner' else None
+    if strategy is None or strategy.get('type') != 'FSDPStrategy':
+        return
+    wrapper = cfg.get('optim_wrapper', {})
+    problems = []
+    if wrapper.get('constructor') == 'InternImageLayerDecayOptimizerConstructor':
+        problems.append('optim_wrapper.constructor=InternImageLayerDecayOptimizerConstructor')
+    if (wrapper.get('paramwise_cfg') or {}).get('flat_decay_mult') is not None:
+        problems.append('optim_wrapper.paramwise_cfg.flat_decay_mult')
+    if problems:
+        raise ValueError(
+            f'FSDPStrategy shards parameters into 1-D pieces before the optimizer is built, '
+            f'so {" and ".join(problems)} would treat every weight as a 1-D (no-decay) '
+            'parameter; use norm_decay_mult / bias_decay_mult / custom_keys instead '
+            '(see configs/classification/internimage-h_fsdp-cp_in1k-640px.py)'
+        )
+
+
 def setup_distributed(cfg: Config) -> str:
     """Start the process group of a launched (torchrun) run; returns its backend.
 
@@ -286,6 +313,7 @@ def setup_distributed(cfg: Config) -> str:
     without CUDA device ids, and SyncBN layers become BN (see :func:`replace_sync_bn`).
     The config file itself needs no change.
     """
+    check_fsdp_optimizer(cfg)
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none':
         return 'none'

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.config import Config
+
+from internimage.apis import check_fsdp_optimizer, replace_sync_bn
+from internimage.datasets import QuickstartSpec, make_quickstart_data
 
 from .dist_support import ROOT, make_cls_data, write_cls_config
 
@@ -42,7 +46,8 @@ def run(*args: str, env: dict = None) -> str:
         list(args), cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=300
     )
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
+    errors = [line for line in output.splitlines() if 'Error' in line or 'signal' in line.lower()]
+    assert proc.returncode == 0, '\n'.join(errors[-20:]) + '\n...\n' + output[-3000:]
     return output
 
 
@@ -135,14 +140,21 @@ def test_distributed_evaluation_gathers_both_ranks(runs):
     assert top1['two'] == top1['one']
 
 
-# FlexibleRunner with a plain AdamW (the layer-decay constructor groups parameters by
-# shape, which FSDP flattens): DDPStrategy is the reference for FSDPStrategy.
+# FlexibleRunner with the optimizer settings of the H/G FSDP configs (no decay for norms,
+# biases and layer-scale gammas, chosen by module type and name: FSDP hands the optimizer
+# 1-D shards); DDPStrategy with the same settings is the reference for FSDPStrategy.
 FLEXIBLE = """
 runner_type = 'FlexibleRunner'
-strategy = dict(type={strategy!r})
+strategy = dict(type={strategy!r}{wrapper})
 optim_wrapper = dict(
-    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.05))
+    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
+                       custom_keys={{'gamma': dict(decay_mult=0.0)}}))
 """
+STRATEGIES = {
+    'DDPStrategy': '',
+    'FSDPStrategy': ', model_wrapper=dict(use_orig_params=True)',
+}
 
 
 @pytest.fixture(scope='module')
@@ -150,14 +162,14 @@ def strategy_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp('strategies')
     data = make_cls_data(base / 'data')
     dumps = {}
-    for strategy in ('DDPStrategy', 'FSDPStrategy'):
+    for strategy, wrapper in STRATEGIES.items():
         config = write_cls_config(
             base / f'{strategy}.py',
             data,
             batch_size=2,
             max_iters=ITERS,
             random_flip=False,
-            extra=FLEXIBLE.format(strategy=strategy),
+            extra=FLEXIBLE.format(strategy=strategy, wrapper=wrapper),
         )
         work_dir = base / strategy
         dist_tool('dist_train.sh', str(config), '2', '--work-dir', str(work_dir))
@@ -191,3 +203,98 @@ def test_fsdp_shards_and_trains_like_ddp(strategy_runs):
         'FSDP',
         [dump['memory']['max_rss_bytes'] for dump in fsdp],
     )
+
+
+def _loader_options(root: str, batch_size: int = 1) -> list:
+    options = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [
+            f'{loader}.dataset.data_root={root}',
+            f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False',
+            f'{loader}.batch_size={batch_size}',
+        ]
+    return options
+
+
+def _seg_options(data: Path) -> list:
+    return [
+        'train_cfg.max_iters=1',
+        'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'model.data_preprocessor.size=(64,64)',
+        # The full segmentation configs' SyncBN: a CPU run must turn it into BN.
+        'model.decode_head.norm_cfg.type=SyncBN',
+        'model.auxiliary_head.norm_cfg.type=SyncBN',
+        # 2 per process: the pyramid pooling's 1x1 BN needs more than one value.
+        *_loader_options(str(data / 'seg'), batch_size=2),
+    ]
+
+
+def _det_options(data: Path) -> list:
+    annotations = f'{data}/coco/annotations/instances_val.json'
+    return [
+        'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1',
+        'model.test_cfg.rcnn.score_thr=0.0',
+        f'val_evaluator.ann_file={annotations}',
+        f'test_evaluator.ann_file={annotations}',
+        *_loader_options(f'{data}/coco/'),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'config, options, metric',
+    [
+        ('configs/quickstart/upernet_internimage-tiny_quickstart.py', _seg_options, 'mIoU:'),
+        ('configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py', _det_options, 'bbox_mAP:'),
+    ],
+    ids=['upernet', 'mask-rcnn'],
+)
+def test_quickstart_task_trains_and_tests_on_two_processes(config, options, metric, tmp_path):
+    """The segmentation and detection quick starts through dist_train.sh / dist_test.sh
+    (one iteration on 2 processes), without a config edit."""
+    spec = QuickstartSpec(num_train=2, num_val=2, image_size=64, cls_num_train=1, cls_num_val=1)
+    data = make_quickstart_data(tmp_path / 'data', spec)
+    work_dir = tmp_path / 'work'
+    args = ['--work-dir', str(work_dir), '--cfg-options', *options(data)]
+    output = dist_tool('dist_train.sh', config, '2', *args)
+    if 'upernet' in config:
+        assert 'SyncBN -> BN' in output
+        assert 'model.decode_head.norm_cfg' in output
+    assert metric in output
+    checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
+    args[1] = str(tmp_path / 'test')
+    output = dist_tool('dist_test.sh', config, checkpoint, '2', *args)
+    assert metric in output
+
+
+@pytest.mark.parametrize(
+    'optim_wrapper',
+    [
+        dict(constructor='InternImageLayerDecayOptimizerConstructor'),
+        dict(paramwise_cfg=dict(flat_decay_mult=0.0)),
+    ],
+)
+def test_fsdp_refuses_shape_based_weight_decay(optim_wrapper):
+    cfg = Config(
+        dict(
+            runner_type='FlexibleRunner',
+            strategy=dict(type='FSDPStrategy'),
+            optim_wrapper=optim_wrapper,
+        )
+    )
+    with pytest.raises(ValueError, match='1-D'):
+        check_fsdp_optimizer(cfg)
+
+
+def test_sync_bn_becomes_bn_and_paths_are_reported():
+    model = dict(
+        decode_head=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+        heads=[dict(norm_cfg=dict(type='MMSyncBN')), dict(norm_cfg=dict(type='LN'))],
+    )
+    changed = replace_sync_bn(model)
+    assert changed == ['model.decode_head.norm_cfg', 'model.heads[0].norm_cfg']
+    assert model['decode_head']['norm_cfg'] == dict(type='BN', requires_grad=True)
+    assert model['heads'][1]['norm_cfg'] == dict(type='LN')
