@@ -181,10 +181,11 @@ def enable_resume(cfg: Config, resume: Optional[str]) -> None:
     if resume is None:
         return
     if resume == 'auto':
-        latest = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+        work_dir = cfg.get('work_dir')
+        latest = find_latest_checkpoint(work_dir) if work_dir and osp.isdir(work_dir) else None
         if latest is None:
             print_log(
-                f'--resume: no checkpoint in {cfg.work_dir}, training from scratch',
+                f'--resume: no checkpoint in {work_dir}, training from scratch',
                 logger='current',
             )
         else:
