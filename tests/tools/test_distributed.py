@@ -140,36 +140,48 @@ def test_distributed_evaluation_gathers_both_ranks(runs):
     assert top1['two'] == top1['one']
 
 
-# FlexibleRunner with the optimizer settings of the H/G FSDP configs (no decay for norms,
-# biases and layer-scale gammas, chosen by module type and name: FSDP hands the optimizer
-# 1-D shards); DDPStrategy with the same settings is the reference for FSDPStrategy.
+# The shipped H/G FSDP recipe, run on the tiny classifier: its strategy (FSDP wrapper
+# settings) and its optimizer's parameter-wise rules (no decay for norms, biases and
+# layer-scale gammas, chosen by module type and name: FSDP hands the optimizer 1-D
+# shards). DDPStrategy with the same optimizer settings is the reference. Weight decay 0.5:
+# a LayerNorm weight decayed by mistake moves by ~3e-3 over the steps, above PARAM_TOL.
+H_FSDP_CONFIG = 'configs/classification/internimage-h_fsdp-cp_in1k-640px.py'
 FLEXIBLE = """
 runner_type = 'FlexibleRunner'
-strategy = dict(type={strategy!r}{wrapper})
+strategy = {strategy!r}
 optim_wrapper = dict(
-    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                       custom_keys={{'gamma': dict(decay_mult=0.0)}}))
+    _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.5),
+    paramwise_cfg={paramwise!r})
 """
-STRATEGIES = {
-    'DDPStrategy': '',
-    'FSDPStrategy': ', model_wrapper=dict(use_orig_params=True)',
-}
+
+
+def _h_fsdp_recipe() -> Config:
+    cfg = Config.fromfile(str(ROOT / H_FSDP_CONFIG))
+    assert cfg.model.backbone.with_cp is True
+    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'FSDPStrategy'
+    check_fsdp_optimizer(cfg)  # the shipped recipe passes the guard
+    return cfg
 
 
 @pytest.fixture(scope='module')
 def strategy_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp('strategies')
     data = make_cls_data(base / 'data')
+    recipe = _h_fsdp_recipe()
+    paramwise = recipe.optim_wrapper.paramwise_cfg.to_dict()
+    strategies = {
+        'DDPStrategy': dict(type='DDPStrategy'),
+        'FSDPStrategy': recipe.strategy.to_dict(),
+    }
     dumps = {}
-    for strategy, wrapper in STRATEGIES.items():
+    for strategy, settings in strategies.items():
         config = write_cls_config(
             base / f'{strategy}.py',
             data,
             batch_size=2,
             max_iters=ITERS,
             random_flip=False,
-            extra=FLEXIBLE.format(strategy=strategy, wrapper=wrapper),
+            extra=FLEXIBLE.format(strategy=settings, paramwise=paramwise),
         )
         work_dir = base / strategy
         dist_tool('dist_train.sh', str(config), '2', '--work-dir', str(work_dir))
