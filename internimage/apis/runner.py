@@ -8,6 +8,7 @@ only differ from upstream ones in being task-agnostic.
 
 import argparse
 import datetime
+import logging
 import os
 import os.path as osp
 import zipfile
@@ -326,6 +327,11 @@ def setup_distributed(cfg: Config) -> str:
             f'--launcher {launcher} needs CUDA; without a GPU launch with torchrun '
             '(tools/dist_train.sh / dist_test.sh, i.e. --launcher pytorch)'
         )
+    if cfg.get('sync_bn') is not None:
+        raise ValueError(
+            f'sync_bn={cfg.sync_bn!r} converts BN to SyncBN, which needs CUDA; '
+            'unset it (--cfg-options sync_bn=None) for CPU runs'
+        )
     torchrun_vars = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
     missing = [name for name in torchrun_vars if name not in os.environ]
     if missing:
@@ -345,17 +351,12 @@ def setup_distributed(cfg: Config) -> str:
         default_type = STRATEGY_WRAPPERS[strategy['type']]
         strategy.model_wrapper = _cpu_wrapper_cfg(strategy.get('model_wrapper'), default_type, cfg)
     changed = replace_sync_bn(cfg.model)
-    if cfg.get('sync_bn') is not None:
-        raise ValueError(
-            f'sync_bn={cfg.sync_bn!r} converts BN to SyncBN, which needs CUDA; '
-            'unset it (--cfg-options sync_bn=None) for CPU runs'
-        )
     if changed and torch_dist.get_rank() == 0:
         print_log(
             f'{backend} (CPU) run: SyncBN -> BN (per-process batch statistics) at '
             + ', '.join(changed),
             logger='current',
-            level=30,
+            level=logging.WARNING,
         )
     return backend
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from internimage.apis import check_fsdp_optimizer, replace_sync_bn
+from internimage.apis import check_fsdp_optimizer, replace_sync_bn, setup_distributed
 from internimage.datasets import QuickstartSpec, make_quickstart_data
 
 from .dist_support import ROOT, make_cls_data, write_cls_config
@@ -310,3 +310,19 @@ def test_sync_bn_becomes_bn_and_paths_are_reported():
     assert changed == ['model.decode_head.norm_cfg', 'model.heads[0].norm_cfg']
     assert model['decode_head']['norm_cfg'] == dict(type='BN', requires_grad=True)
     assert model['heads'][1]['norm_cfg'] == dict(type='LN')
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
+def test_cpu_launch_errors_name_the_problem(monkeypatch):
+    cfg = Config(dict(launcher='slurm', model=dict()))
+    with pytest.raises(ValueError, match='--launcher slurm needs CUDA'):
+        setup_distributed(cfg)
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    cfg = Config(dict(launcher='pytorch', model=dict()))
+    with pytest.raises(RuntimeError, match="torchrun's environment, missing"):
+        setup_distributed(cfg)
+    cfg = Config(dict(launcher='pytorch', model=dict(), sync_bn='torch'))
+    with pytest.raises(ValueError, match='sync_bn'):
+        setup_distributed(cfg)
+    assert setup_distributed(Config(dict(launcher='none'))) == 'none'
