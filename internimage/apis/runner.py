@@ -8,6 +8,7 @@ only differ from upstream ones in being task-agnostic.
 
 import argparse
 import datetime
+import gc
 import logging
 import os
 import os.path as osp
@@ -362,14 +363,19 @@ def setup_distributed(cfg: Config) -> str:
 
 
 def teardown_distributed() -> None:
-    """End the process group, if any, once the Runner is done.
+    """End the process group, if any, once the Runner is done (call it after dropping
+    the last reference to the Runner).
 
-    mmengine leaves it open; tearing gloo down at interpreter exit instead can abort a
-    rank after its work is done (seen as SIGABRT from torchrun).
+    mmengine leaves it open. A gloo group that is only freed at interpreter exit can
+    abort its process after the work is done ("terminate called without an active
+    exception", SIGABRT from torchrun): the DDP/FSDP wrapper keeps it alive past
+    ``destroy_process_group``, so the Runner's reference cycles are collected first.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+        gc.collect()
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -110,6 +110,7 @@ def write_cls_config(
     random_flip: bool,
     checkpoint_interval: Optional[int] = None,
     drop_path_rate: float = 0.0,
+    with_cp: bool = False,
     extra: str = '',
 ) -> Path:
     """An iteration-based variant of the quick-start classifier: the H/G attention-pool
@@ -122,7 +123,7 @@ def write_cls_config(
 custom_imports = dict(
     imports=['internimage', 'tests.tools.dist_support'], allow_failed_imports=False)
 model = dict(
-    backbone=dict(out_indices=(2, 3), drop_path_rate={drop_path_rate}),
+    backbone=dict(out_indices=(2, 3), drop_path_rate={drop_path_rate}, with_cp={with_cp}),
     head=dict(_delete_=True, type='InternImageAttnPoolClsHead', num_classes=3,
               in_channels=256, embed_dim=64, num_heads=4, out_dim=64,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1,)))

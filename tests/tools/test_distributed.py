@@ -181,6 +181,8 @@ def strategy_runs(tmp_path_factory):
             batch_size=2,
             max_iters=ITERS,
             random_flip=False,
+            # The recipe recomputes each block in backward (activation checkpointing).
+            with_cp=recipe.model.backbone.with_cp,
             extra=FLEXIBLE.format(strategy=settings, paramwise=paramwise),
         )
         work_dir = base / strategy
