@@ -322,26 +322,23 @@ class InternImageStage(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
-def layer_id_of_param(
-    param_name: str,
-    depths: Sequence[int],
-    prefix: str = 'backbone.',
-    post_norm_block_ids: Optional[Dict[int, Sequence[int]]] = None,
-) -> int:
-    """Layer id of a parameter for layer-wise lr decay, as the official recipes number them.
+def layer_id_of_param(param_name: str, depths: Sequence[int], prefix: str = 'backbone.') -> int:
+    """Layer id of a parameter for layer-wise lr decay, numbered as the official constructor.
 
-    Stem: 0; block ``b`` of stage ``s``: ``b + 1 + sum(depths[:s])``; stage ``s``'s closing
-    norm and downsampling: ``1 + sum(depths[:s + 1])``; anything else, including all
-    parameters outside the backbone (name not starting with ``prefix``): ``sum(depths) + 1``.
-    An extra post-norm ``levels.s.post_norms.k`` (H/G) goes with the block it follows,
-    ``post_norm_block_ids[s][k]``.
+    Stem: 0. ``levels.s.<part>.k.*`` (a block, or H/G's extra post-norm ``post_norms.k``):
+    ``k + 1 + sum(depths[:s])``. The closing norm and downsampling of stage ``s``:
+    ``1 + sum(depths[:min(s, 2) + 1])``: the official rule gives the last stage's closing
+    norm the id of the stage before (``1 + d0 + d1 + d2``), not ``sum(depths) + 1``. Anything else,
+    including every parameter outside the backbone (name not starting with ``prefix``):
+    ``sum(depths) + 1``.
 
     Args:
         param_name (str): Parameter name in the model being optimised.
         depths (Sequence[int]): Blocks per stage.
         prefix (str): Name prefix of the backbone's parameters. Defaults to ``'backbone.'``.
-        post_norm_block_ids (dict, optional): Stage index -> ids of the blocks followed by
-            an extra post-norm. Required only when such parameters occur. Defaults to None.
+
+    Returns:
+        int: the layer id, ``0 .. sum(depths) + 1``.
     """
     num_blocks = sum(depths)
     if not param_name.startswith(prefix):
@@ -351,18 +348,10 @@ def layer_id_of_param(
         return 0
     if parts[0] == 'levels' and len(parts) > 3:
         stage = int(parts[1])
-        if parts[2] == 'blocks':
-            return int(parts[3]) + 1 + sum(depths[:stage])
-        if parts[2] == 'post_norms':
-            block_ids = (post_norm_block_ids or {}).get(stage)
-            if block_ids is None:
-                raise ValueError(
-                    f'{param_name!r} is an extra post-norm of stage {stage}: pass '
-                    'post_norm_block_ids to place it'
-                )
-            return block_ids[int(parts[3])] + 1 + sum(depths[:stage])
         if parts[2] in ('norm', 'downsample'):
-            return 1 + sum(depths[: stage + 1])
+            return 1 + sum(depths[: min(stage, 2) + 1])
+        # blocks.k and (H/G) post_norms.k: the official rule reads the index k the same way.
+        return int(parts[3]) + 1 + sum(depths[:stage])
     return num_blocks + 1
 
 
@@ -607,15 +596,6 @@ class InternImage(BaseModule):
         """Layer-decay depth of the backbone (its blocks); ids run 0..num_layers + 1."""
         return sum(self.depths)
 
-    @property
-    def post_norm_block_ids(self) -> Dict[int, List[int]]:
-        """Stage index -> ids of blocks followed by an extra post-norm (H/G: stage 2)."""
-        return {
-            i: level.post_norm_block_ids
-            for i, level in enumerate(self.levels)
-            if level.post_norm_block_ids
-        }
-
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise lr decay (mmpretrain's convention).
 
@@ -629,5 +609,5 @@ class InternImage(BaseModule):
             ``num_layers + 2``); mmpretrain scales the lr by
             ``rate ** (num_ids - 1 - layer_id)``.
         """
-        layer_id = layer_id_of_param(param_name, self.depths, prefix, self.post_norm_block_ids)
+        layer_id = layer_id_of_param(param_name, self.depths, prefix)
         return layer_id, self.num_layers + 2
