@@ -346,3 +346,44 @@ def test_full_size_t_matches_published_params(path, scope, expected_millions, re
     # The zoo rounds to whole millions.
     assert abs(millions - expected_millions) < 0.5
     assert model.backbone.depths == ARCH_TABLE['t'][1]
+
+
+# stem -> (official total batch, official lr, per-GPU batch, accumulated steps, epochs,
+# fine-tune layer decay or None). Official: classification/configs/*.yaml, lr given per
+# 512 images and scaled linearly (5e-4 -> 4e-3 at 4096; 2e-5 at 512).
+CLASSIFICATION_RECIPES = {
+    'internimage-t_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
+    'internimage-s_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
+    'internimage-b_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
+    'internimage-l_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 0.9),
+    'internimage-xl_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 0.9),
+    'internimage-h_8xb16-accum4_in1k-640px': (512, 2e-5, 16, 4, 20, 0.9),
+    'internimage-g_8xb16-accum4_in1k-512px': (512, 2e-5, 16, 4, 20, 0.9),
+}
+
+
+@pytest.mark.parametrize('stem', sorted(CLASSIFICATION_RECIPES))
+def test_classification_recipe(stem, read_config):
+    total, lr, per_gpu, accumulated, epochs, decay = CLASSIFICATION_RECIPES[stem]
+    cfg = read_config(f'configs/classification/{stem}.py')
+    wrapper = cfg.optim_wrapper
+    assert wrapper.optimizer.type == 'AdamW' and wrapper.optimizer.weight_decay == 0.05
+    assert wrapper.optimizer.lr == pytest.approx(lr)
+    assert wrapper.clip_grad == dict(max_norm=5.0)
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert wrapper.get('accumulative_counts', 1) == accumulated
+    assert cfg.train_cfg.max_epochs == epochs
+    if cfg.auto_scale_lr.get('enable', False):
+        # mmengine: lr * (GPUs x per-GPU batch) / base; the official total gives the lr
+        assert cfg.auto_scale_lr.base_batch_size == total
+    else:
+        # accumulation is invisible to auto_scale_lr: the name's 8 GPUs give the total
+        assert 8 * per_gpu * accumulated == total
+    if decay is None:
+        assert 'constructor' not in wrapper
+        assert wrapper.paramwise_cfg == dict(
+            norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0
+        )
+    else:
+        assert wrapper.constructor == 'InternImageClsLayerDecayOptimizerConstructor'
+        assert wrapper.paramwise_cfg == dict(layer_decay_rate=decay, dcn_lr_mult=0.1)
