@@ -387,3 +387,17 @@ def test_classification_recipe(stem, read_config):
     else:
         assert wrapper.constructor == 'InternImageClsLayerDecayOptimizerConstructor'
         assert wrapper.paramwise_cfg == dict(layer_decay_rate=decay, dcn_lr_mult=0.1)
+
+
+def test_readme_lists_every_config_with_its_official_counterpart():
+    """configs/README.md: one row per config; task configs name the official config."""
+    import re
+
+    text = (ROOT / 'configs' / 'README.md').read_text()
+    rows = re.findall(r'^\| \[([^\]]+\.py)\]\(([^)]+)\) \|(.*)$', text, flags=re.M)
+    listed = {link for _, link, _ in rows}
+    assert listed == {path[len('configs/') :] for path in CONFIGS}
+    official = 'https://github.com/OpenGVLab/InternImage/blob/master/'
+    for name, link, rest in rows:
+        if not link.startswith('quickstart/'):
+            assert official in rest, f'{name}: no official config named'
