@@ -19,6 +19,9 @@ from mmengine.structures import InstanceData, PixelData
 import internimage  # noqa: F401  (registers InternImage and the constructor)
 from internimage.models import InternImage
 
+# Each is a real training step (DINO at 256 px): seconds to a minute on a shared CPU.
+pytestmark = pytest.mark.slow
+
 TINY_CHANNELS = 32
 IMAGE = 64
 # DINO keeps its 900 top encoder tokens as queries: stride 8 of 256 px gives 1024 tokens.
