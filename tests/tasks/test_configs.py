@@ -282,7 +282,7 @@ def test_segmentation_recipe(stem, read_config):
     ]
     assert [tuple(c) for c in crops] == [crop]
     resize = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'RandomResize']
-    # official: the short side is the crop's long side, x 0.5-2.0; long side up to 4x (2x)
+    # official: resize the short side to the crop's longer side, times a ratio in 0.5-2.0
     assert len(resize) == 1 and resize[0]['ratio_range'] == (0.5, 2.0)
     assert min(resize[0]['scale']) == max(crop)
     wrapper = cfg.optim_wrapper
