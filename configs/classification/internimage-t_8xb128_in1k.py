@@ -50,5 +50,11 @@ optim_wrapper = dict(
 )
 
 auto_scale_lr = dict(enable=True, base_batch_size=4096)
+# Official warm-up from 5e-7 and cosine down to 5e-6 per 512 images: 1e-3 and 1e-2 of the
+# lr, whatever the total batch (eta_min_ratio follows auto_scale_lr).
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=20, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min_ratio=1e-2, by_epoch=True, begin=20),
+]
 
 custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]

@@ -373,6 +373,14 @@ def test_classification_recipe(stem, read_config):
     assert cfg.train_dataloader.batch_size == per_gpu
     assert wrapper.get('accumulative_counts', 1) == accumulated
     assert cfg.train_cfg.max_epochs == epochs
+    warmup, cosine = cfg.param_scheduler
+    warmup_epochs = 20 if decay is None else 2  # official WARMUP_EPOCHS
+    assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR', 1e-3, warmup_epochs)
+    assert cosine.type == 'CosineAnnealingLR' and cosine.begin == warmup_epochs
+    if decay is None:  # official: warm-up from 5e-7, down to 5e-6 (per 512; lr 5e-4)
+        assert cosine.eta_min_ratio == pytest.approx(5e-6 / 5e-4) and 'eta_min' not in cosine
+    else:  # official: down to 0
+        assert cosine.eta_min == 0.0
     if cfg.auto_scale_lr.get('enable', False):
         # mmengine: lr * (GPUs x per-GPU batch) / base; the official total gives the lr
         assert cfg.auto_scale_lr.base_batch_size == total
