@@ -17,7 +17,10 @@ which the tools import explicitly.
 """
 
 from .checkpoint import convert_classification_checkpoint, load_backbone_checkpoint
-from .engine import InternImageLayerDecayOptimizerConstructor
+from .engine import (
+    InternImageClsLayerDecayOptimizerConstructor,
+    InternImageLayerDecayOptimizerConstructor,
+)
 from .models import InternImage, InternImageAttnPoolClsHead, InternImageClsHead
 
 __version__ = '0.1.0'
@@ -27,6 +30,7 @@ __all__ = [
     'InternImageClsHead',
     'InternImageAttnPoolClsHead',
     'InternImageLayerDecayOptimizerConstructor',
+    'InternImageClsLayerDecayOptimizerConstructor',
     'load_backbone_checkpoint',
     'convert_classification_checkpoint',
 ]
