@@ -218,3 +218,25 @@ def test_compiles_fullgraph_inductor_forward_backward(fresh_dynamo):
     torch.testing.assert_close(compiled[0], eager[0], atol=1e-5, rtol=1e-5)
     for grad, want in zip(compiled[1], eager[1]):
         torch.testing.assert_close(grad, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize(
+    'dtype, tol',
+    [(torch.float64, 1e-10), (torch.float32, 1e-5), (torch.bfloat16, 2e-2), (torch.float16, 4e-3)],
+    ids=str,
+)
+@pytest.mark.parametrize('name', ['base', 'cg7', 'k3x5_s1x2_p1x0_d2x1_rc'])
+def test_cuda_matches_cpu_kernels(name, dtype, tol):
+    """The CUDA kernels against the CPU kernels (float64) on the same rounded inputs."""
+    cfg = CONFIGS[name]
+    input, offset_mask = make_dcnv4_inputs(
+        cfg, 3, 9, 8, dtype=dtype, fractional_offsets=0.3, padding_value=float('nan')
+    )
+    gpu = run_with_grads(dcnv4, (input.cuda(), offset_mask.cuda()), cfg)
+    exact = (input.double(), offset_mask.double())
+    cpu = run_with_grads(dcnv4, exact, cfg, gpu[2].double().cpu())
+    for value, want in zip((gpu[0], *gpu[1]), (cpu[0], *cpu[1])):
+        assert value.dtype == dtype and value.is_cuda
+        error = (value.double().cpu() - want).abs().max().item()
+        assert error <= tol * want.abs().max().item()
