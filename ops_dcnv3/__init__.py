@@ -36,13 +36,14 @@ from .functional import (
     extension_available,
 )
 from .layers import build_act_layer, build_layout_norm, to_channels_first, to_channels_last
-from .modules import DCNv3
+from .modules import DCNv3, DCNv4
 from .reference import dcnv3_reference, sampling_points
 
 __all__ = [
     'dcnv3',
     'dcnv3_reference',
     'DCNv3',
+    'DCNv4',
     'check_dcnv3_args',
     'DCNv3Params',
     'dcnv3_output_size',
