@@ -26,7 +26,7 @@ $(error BACKBONE must be InternImage or FlashInternImage, got $(BACKBONE))
 endif
 QS_CONFIG     := $(QS_CONFIG_$(TASK))
 
-.PHONY: setup quickstart quickstart-all test benchmark gpu-check
+.PHONY: setup quickstart quickstart-all lint test benchmark gpu-check
 
 setup:
 	VENV=$(VENV) bash scripts/bootstrap.sh
@@ -41,7 +41,12 @@ quickstart-all:
 	$(MAKE) quickstart TASK=seg
 	$(MAKE) quickstart TASK=cls
 
-test: setup
+# One ruff config (pyproject.toml) for the whole tree: lint and formatting are part of the tests.
+lint: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test: lint
 	$(PYTHON) -m pytest tests
 
 benchmark: setup

@@ -1,6 +1,10 @@
-"""Reading released InternImage checkpoints: the one place that knows their key layouts.
+"""Reading InternImage checkpoints: released files and our own Runner's.
 
-Layouts (DESIGN.md section 4):
+The one place that knows the checkpoint key layouts (``docs/checkpoints.md``) and what
+``torch.load(weights_only=True)`` may unpickle. Depends only on torch, numpy and
+``mmengine.logging``, so the model layer imports it at the top.
+
+Released layouts:
 
 * classification: ``{'model': sd}``; backbone keys at the root (``patch_embed.*``,
   ``levels.*``), head keys ``conv_head.*``, ``head.*`` (T-XL) or ``dcnv3_head_x4.*``,
@@ -11,14 +15,25 @@ Layouts (DESIGN.md section 4):
 Our backbone uses the official submodule names, so mapping is stripping wrappers and
 prefixes; only the classifier head is renamed (``head.*`` -> ``head.fc.*``) to fit the
 mmpretrain heads of :mod:`internimage.models.heads`.
+
+Runner checkpoints: since torch 2.6, ``torch.load`` defaults to ``weights_only=True``,
+which only unpickles tensors, containers and allow-listed globals. mmengine 0.10.7 calls
+``torch.load`` without the argument, and the checkpoints its Runner writes carry more
+than tensors in ``meta`` and ``message_hub``: numpy arrays and scalars (logged values,
+seeds) and mmengine's ``HistoryBuffer``, which also pickles its statistic methods as
+``getattr(HistoryBuffer, 'mean')`` etc. Rather than switching safety off for every file,
+:func:`checkpoint_safe_globals` allows exactly those types, and ``getattr`` only in that
+one form.
 """
 
+import importlib
 import pickle
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
+import numpy as np
 import torch
-from mmengine.logging import print_log
+from mmengine.logging import HistoryBuffer, print_log
 from torch import nn
 
 __all__ = [
@@ -29,6 +44,8 @@ __all__ = [
     'convert_classification_checkpoint',
     'BACKBONE_KEY_PREFIXES',
     'HEAD_KEY_PREFIXES',
+    'checkpoint_safe_globals',
+    'register_checkpoint_safe_globals',
 ]
 
 BACKBONE_KEY_PREFIXES = ('patch_embed.', 'levels.')
@@ -45,16 +62,76 @@ _WRAPPER_KEYS = ('state_dict', 'model', 'module')
 _STRIPPED_PREFIXES = ('module.',)
 
 
+def _numpy_multiarray(name: str) -> Any:
+    """``numpy._core.multiarray.<name>`` (numpy 2), else ``numpy.core.multiarray.<name>``.
+
+    The pickle refers to whichever numpy wrote the file; allow the one that is installed.
+    """
+    try:
+        return getattr(importlib.import_module('numpy._core.multiarray'), name)
+    except ImportError:  # numpy < 2
+        return getattr(importlib.import_module('numpy.core.multiarray'), name)
+
+
+_HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
+def _history_buffer_statistic(owner: Any, name: str) -> Any:
+    """Stands in for ``getattr`` while unpickling: only HistoryBuffer methods.
+
+    A general ``getattr`` would let a crafted file reach arbitrary objects
+    (``__globals__``, ``__subclasses__``...), so anything else is refused.
+    """
+    # The four built-in statistics, plus any registered in this process
+    # (HistoryBuffer fills its registry lazily, on first use).
+    allowed = _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({owner!r}, {name!r}) in a checkpoint: only '
+        'HistoryBuffer statistic methods are allowed'
+    )
+
+
+def checkpoint_safe_globals() -> List[Union[Any, Tuple[Any, str]]]:
+    """The non-tensor globals an mmengine Runner checkpoint pickles.
+
+    Found by listing ``torch.serialization.get_unsafe_globals_in_checkpoint``
+    over checkpoints written by the Runner for the three tasks (the dtype
+    classes cover the numeric types mmengine logs). ``builtins.getattr`` is
+    mapped to a stand-in that only resolves HistoryBuffer statistic methods.
+    """
+    dtype_classes = [
+        type(np.dtype(name))
+        for name in ('float64', 'float32', 'float16', 'int64', 'int32', 'uint8', 'bool')
+    ]
+    return [
+        np.ndarray,
+        np.dtype,
+        _numpy_multiarray('_reconstruct'),
+        _numpy_multiarray('scalar'),
+        *dtype_classes,
+        HistoryBuffer,
+        (_history_buffer_statistic, 'builtins.getattr'),
+    ]
+
+
+def register_checkpoint_safe_globals() -> None:
+    """Allow-list :func:`checkpoint_safe_globals` for ``torch.load``.
+
+    Idempotent; affects only the current process.
+    """
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
+
+
 def load_checkpoint_file(path: str) -> dict:
     """Loads a checkpoint on CPU with ``weights_only=True``.
 
     Besides tensors, the numpy/mmengine types that mmengine Runner checkpoints carry in
-    their metadata are allowed (:func:`internimage.engine.checkpoint_safe_globals`).
+    their metadata are allowed (:func:`checkpoint_safe_globals`).
     Files whose pickle needs other globals are refused with the name of the blocked
     global; allow it with ``torch.serialization.add_safe_globals`` if you trust the file.
     """
-    from .engine.checkpoint import checkpoint_safe_globals
-
     try:
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
             checkpoint = torch.load(path, map_location='cpu', weights_only=True)

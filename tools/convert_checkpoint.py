@@ -20,10 +20,7 @@ import torch
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.checkpoint import (
-    convert_classification_checkpoint,  # noqa: E402
-    load_checkpoint_file,
-)
+from internimage.checkpoint import convert_classification_checkpoint, load_checkpoint_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:

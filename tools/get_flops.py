@@ -3,7 +3,7 @@
     python tools/get_flops.py CONFIG [--shape H W] [--cfg-options KEY=VALUE ...]
 
 FLOPs are multiply-accumulates of the dense layers (mmengine's FlopAnalyzer) plus the
-DCNv3 core, 5 * H * W * K * C per DCNv3 layer (see internimage/flops.py).
+DCNv3 core, 5 * H * W * K * C per DCNv3 layer (see internimage/analysis/flops.py).
 Classification (mmpretrain) and segmentation (mmseg) configs count the whole model
 at inference; detection (mmdet) configs count backbone + neck, since the detection
 heads need image metadata to run.
@@ -21,8 +21,8 @@ from torch import nn
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import internimage  # noqa: E402,F401  (registers InternImage & co.)
-from internimage.flops import count_flops  # noqa: E402
+from internimage.analysis import count_flops  # also registers InternImage & co.
+from internimage.apis import config_parser
 
 
 class _BackboneNeck(nn.Module):
@@ -39,8 +39,7 @@ class _BackboneNeck(nn.Module):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file path')
+    parser = config_parser(__doc__)
     parser.add_argument(
         '--shape',
         type=int,

@@ -14,12 +14,11 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.engine.demo import render_prediction  # noqa: E402
+from internimage.apis import config_parser, render_prediction
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file path')
+    parser = config_parser(__doc__)
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('image', help='image file')
     parser.add_argument(

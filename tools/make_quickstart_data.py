@@ -3,7 +3,7 @@
     python tools/make_quickstart_data.py [--out data/quickstart] [--force]
 
 Deterministic and idempotent: a second run with the same settings does
-nothing. See internimage/quickstart.py for what the scenes look like.
+nothing. See internimage/datasets/quickstart.py for what the scenes look like.
 """
 
 import argparse
@@ -14,10 +14,7 @@ import time
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.quickstart import (
-    QuickstartSpec,  # noqa: E402
-    make_quickstart_data,
-)
+from internimage.datasets import QuickstartSpec, make_quickstart_data
 
 
 def parse_args(argv=None) -> argparse.Namespace:

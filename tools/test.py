@@ -14,20 +14,14 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.engine import (
-    add_common_args,
-    build_runner,  # noqa: E402
-    enable_show_dir,
-    load_config,
-)
+from internimage import apis
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file path')
+    parser = apis.config_parser(__doc__)
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
     parser.add_argument('--show-dir', help='save rendered predictions in this directory')
-    add_common_args(parser)
+    apis.add_common_args(parser)
     return parser.parse_args(argv)
 
 
@@ -35,11 +29,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args)
+    cfg = apis.load_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir is not None:
-        enable_show_dir(cfg, args.show_dir)
-    build_runner(cfg).test()
+        apis.enable_show_dir(cfg, args.show_dir)
+    apis.build_runner(cfg).test()
 
 
 if __name__ == '__main__':

@@ -13,18 +13,11 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.engine import (
-    add_common_args,
-    build_runner,  # noqa: E402
-    enable_amp,
-    enable_resume,
-    load_config,
-)
+from internimage import apis
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='config file path')
+    parser = apis.config_parser(__doc__)
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA)')
     parser.add_argument(
         '--resume',
@@ -33,17 +26,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='resume from CKPT, or from the latest checkpoint in the work '
         'dir when given without a value',
     )
-    add_common_args(parser)
+    apis.add_common_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = apis.load_config(args)
     if args.amp:
-        enable_amp(cfg)
-    enable_resume(cfg, args.resume)
-    build_runner(cfg).train()
+        apis.enable_amp(cfg)
+    apis.enable_resume(cfg, args.resume)
+    apis.build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -5,7 +5,6 @@ _base_ = './internimage-h_8xb128_in1k-640px.py'
 img_size = 512
 model = dict(backbone=dict(arch='g', drop_path_rate=0.4), head=dict(in_channels=4096))
 
-bgr_mean = [103.53, 116.28, 123.675]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
@@ -17,7 +16,8 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
+        # pad with the (rounded) BGR mean, as mmpretrain's ImageNet pipelines
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'),
     ),
     dict(type='PackInputs'),
 ]

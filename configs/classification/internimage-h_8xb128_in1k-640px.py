@@ -16,7 +16,6 @@ model = dict(
     ),
 )
 
-bgr_mean = [103.53, 116.28, 123.675]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
@@ -28,7 +27,8 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
+        # pad with the (rounded) BGR mean, as mmpretrain's ImageNet pipelines
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'),
     ),
     dict(type='PackInputs'),
 ]

@@ -7,14 +7,11 @@ _base_ = './internimage-t_8xb128_in1k.py'
 
 img_size = 384
 model = dict(
-    backbone=dict(arch='l', drop_path_rate=0.1, with_cp=True),
-    head=dict(
-        in_channels=1280, loss=dict(type='LabelSmoothLoss', label_smooth_val=0.3, mode='original')
-    ),
+    backbone=dict(arch='l', with_cp=True),  # drop path 0.1, as T
+    head=dict(in_channels=1280, loss=dict(label_smooth_val=0.3)),
     train_cfg=dict(_delete_=True),
 )
 
-bgr_mean = [103.53, 116.28, 123.675]
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, backend='pillow', interpolation='bicubic'),
@@ -26,7 +23,8 @@ train_pipeline = [
         total_level=10,
         magnitude_level=9,
         magnitude_std=0.5,
-        hparams=dict(pad_val=[round(x) for x in bgr_mean], interpolation='bicubic'),
+        # pad with the (rounded) BGR mean, as mmpretrain's ImageNet pipelines
+        hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'),
     ),
     dict(type='PackInputs'),
 ]

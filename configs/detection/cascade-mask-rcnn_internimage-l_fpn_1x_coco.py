@@ -1,6 +1,6 @@
 # Cascade Mask R-CNN + InternImage-L (ImageNet-22K pre-trained), 1x schedule.
 # Official recipe: AdamW lr 1e-4, wd 0.05, layer decay 0.94 over 37 layers,
-# drop path 0.4, layer scale 1.0, offset scale 2.0, 8 GPUs x 2 images; box
+# drop path 0.4, layer scale 1.0, offset scale 2.0 (the arch's), 8 GPUs x 2 images; box
 # heads are 4conv-1fc with GIoU loss on decoded boxes.
 # Target (official): box AP 54.9, mask AP 47.7.
 _base_ = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
@@ -10,25 +10,20 @@ custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 pretrained = (
     'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_l_22k_192to384.pth'
 )
-arch = 'l'
-depths = [5, 5, 22, 5]
-channels = 160
-
 # One box head per cascade stage; later stages refine with tighter stds.
 stage_target_stds = [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067]]
 model = dict(
     backbone=dict(
         _delete_=True,
         type='InternImage',
-        arch=arch,
+        arch='l',
         drop_path_rate=0.4,
         layer_scale=1.0,
-        offset_scale=2.0,
         out_indices=(0, 1, 2, 3),
         with_cp=False,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     ),
-    neck=dict(in_channels=[channels * 2**i for i in range(4)]),
+    neck=dict(in_channels=[160, 320, 640, 1280]),  # stage channels
     roi_head=dict(
         bbox_head=[
             dict(
@@ -61,7 +56,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
-    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=0.94, depths=depths),
+    paramwise_cfg=dict(layer_decay_rate=0.94),  # the backbone numbers the layers
 )
 
 # 8 GPUs x 2 images; set auto_scale_lr.enable=True to train on fewer.

@@ -6,12 +6,7 @@ _base_ = './cascade-mask-rcnn_internimage-l_fpn_1x_coco.py'
 pretrained = (
     'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_xl_22k_192to384.pth'
 )
-arch = 'xl'
-depths = [5, 5, 24, 5]
-channels = 192
-
 model = dict(
-    backbone=dict(arch=arch, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[channels * 2**i for i in range(4)]),
+    backbone=dict(arch='xl', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[192, 384, 768, 1536]),
 )
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=sum(depths), depths=depths))

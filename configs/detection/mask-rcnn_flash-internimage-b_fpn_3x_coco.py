@@ -5,7 +5,6 @@
 _base_ = './mask-rcnn_flash-internimage-t_fpn_3x_coco.py'
 
 pretrained = 'https://huggingface.co/OpenGVLab/DCNv4/resolve/main/flash_intern_image_b_1k_224.pth'
-depths = [4, 4, 21, 4]
 channels = 112
 
 model = dict(
@@ -19,7 +18,7 @@ model = dict(
 )
 optim_wrapper = dict(
     optimizer=dict(lr=2e-4),
-    paramwise_cfg=dict(num_layers=sum(depths), depths=depths, layer_decay_rate=0.9),
+    paramwise_cfg=dict(layer_decay_rate=0.9),
 )
 train_dataloader = dict(batch_size=4)
 auto_scale_lr = dict(base_batch_size=64)

@@ -5,7 +5,6 @@
 _base_ = './mask-rcnn_flash-internimage-t_fpn_3x_coco.py'
 
 pretrained = 'https://huggingface.co/OpenGVLab/DCNv4/resolve/main/flash_intern_image_s_1k_224.pth'
-depths = [4, 4, 21, 4]
 channels = 80
 
 model = dict(
@@ -14,8 +13,6 @@ model = dict(
     ),
     neck=dict(in_channels=[channels * 2**i for i in range(4)]),
 )
-optim_wrapper = dict(
-    optimizer=dict(lr=2e-4), paramwise_cfg=dict(num_layers=sum(depths), depths=depths)
-)
+optim_wrapper = dict(optimizer=dict(lr=2e-4))
 train_dataloader = dict(batch_size=8)
 auto_scale_lr = dict(base_batch_size=64)

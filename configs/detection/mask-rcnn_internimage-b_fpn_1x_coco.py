@@ -3,14 +3,9 @@
 _base_ = './mask-rcnn_internimage-t_fpn_1x_coco.py'
 
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_b_1k_224.pth'
-arch = 'b'
-depths = [4, 4, 21, 4]
-channels = 112
-
 model = dict(
     backbone=dict(
-        arch=arch, drop_path_rate=0.4, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+        arch='b', drop_path_rate=0.4, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
     ),
-    neck=dict(in_channels=[channels * 2**i for i in range(4)]),
+    neck=dict(in_channels=[112, 224, 448, 896]),
 )
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=sum(depths), depths=depths))

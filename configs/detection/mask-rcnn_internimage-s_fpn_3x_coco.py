@@ -4,14 +4,9 @@
 _base_ = './mask-rcnn_internimage-t_fpn_3x_coco.py'
 
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_s_1k_224.pth'
-arch = 's'
-depths = [4, 4, 21, 4]
-channels = 80
-
 model = dict(
     backbone=dict(
-        arch=arch, drop_path_rate=0.3, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+        arch='s', drop_path_rate=0.3, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
     ),
-    neck=dict(in_channels=[channels * 2**i for i in range(4)]),
+    neck=dict(in_channels=[80, 160, 320, 640]),
 )
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=sum(depths), depths=depths))

@@ -9,7 +9,6 @@ data_root = 'data/quickstart/cls/'
 num_classes = 3
 # Stage channels 32, 64, 128, 256; 16 channels per DCNv3 group everywhere.
 arch = dict(channels=32, depths=[1, 1, 2, 1], groups=[2, 4, 8, 16])
-depths = arch['depths']
 
 model = dict(
     type='ImageClassifier',
@@ -67,7 +66,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+    paramwise_cfg=dict(layer_decay_rate=1.0),
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),

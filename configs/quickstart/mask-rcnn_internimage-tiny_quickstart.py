@@ -11,7 +11,6 @@ classes = ('circle', 'square', 'triangle')
 num_classes = len(classes)
 # Stage channels 32, 64, 128, 256; 16 channels per DCNv3 group everywhere.
 arch = dict(channels=32, depths=[1, 1, 2, 1], groups=[2, 4, 8, 16])
-depths = arch['depths']
 fpn_channels = 64
 
 model = dict(
@@ -95,7 +94,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+    paramwise_cfg=dict(layer_decay_rate=1.0),
     clip_grad=dict(max_norm=10.0),
 )
 param_scheduler = [

@@ -14,7 +14,6 @@ num_classes = len(classes)
 image_size = (128, 128)
 # Stage channels 32, 64, 128, 256; 16 channels per DCNv3 group everywhere.
 arch = dict(channels=32, depths=[1, 1, 2, 1], groups=[2, 4, 8, 16])
-depths = arch['depths']
 # Plain BN: single-process CPU training has no process group to sync over.
 norm_cfg = dict(type='BN', requires_grad=True)
 
@@ -94,7 +93,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+    paramwise_cfg=dict(layer_decay_rate=1.0),
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

@@ -9,7 +9,6 @@ pretrained = 'https://huggingface.co/OpenGVLab/DCNv4/resolve/main/flash_intern_i
 model = dict(
     backbone=dict(
         type='FlashInternImage',
-        drop_path_rate=0.2,
         offset_scale=1.0,
         with_cp=True,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),

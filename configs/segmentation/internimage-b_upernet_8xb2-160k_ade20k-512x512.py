@@ -4,15 +4,11 @@
 _base_ = './internimage-t_upernet_8xb2-160k_ade20k-512x512.py'
 
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_b_1k_224.pth'
-arch = 'b'
-depths = [4, 4, 21, 4]
-channels = 112
 
 model = dict(
     backbone=dict(
-        arch=arch, drop_path_rate=0.4, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
+        arch='b', drop_path_rate=0.4, init_cfg=dict(type='Pretrained', checkpoint=pretrained)
     ),
-    decode_head=dict(in_channels=[channels * 2**i for i in range(4)]),
-    auxiliary_head=dict(in_channels=channels * 4),
+    decode_head=dict(in_channels=[112, 224, 448, 896]),
+    auxiliary_head=dict(in_channels=448),
 )
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=sum(depths), depths=depths))

@@ -7,22 +7,18 @@ _base_ = './internimage-t_upernet_8xb2-160k_ade20k-512x512.py'
 pretrained = (
     'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_l_22k_192to384.pth'
 )
-arch = 'l'
-depths = [5, 5, 22, 5]
-channels = 160
 crop_size = (640, 640)
 test_scale = (2560, 640)
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        arch=arch,
+        arch='l',
         drop_path_rate=0.4,
-        offset_scale=2.0,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     ),
-    decode_head=dict(in_channels=[channels * 2**i for i in range(4)]),
-    auxiliary_head=dict(in_channels=channels * 4),
+    decode_head=dict(in_channels=[160, 320, 640, 1280]),
+    auxiliary_head=dict(in_channels=640),
 )
 
 train_pipeline = [
@@ -47,5 +43,5 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     optimizer=dict(lr=2e-5),
-    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=0.94, depths=depths),
+    paramwise_cfg=dict(layer_decay_rate=0.94),
 )

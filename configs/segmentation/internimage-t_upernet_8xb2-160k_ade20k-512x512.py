@@ -13,9 +13,6 @@ _base_ = [
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
 pretrained = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_t_1k_224.pth'
-arch = 't'
-depths = [4, 4, 18, 4]
-channels = 64
 crop_size = (512, 512)
 test_scale = (2048, 512)
 num_classes = 150
@@ -26,16 +23,15 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='InternImage',
-        arch=arch,
+        arch='t',
         drop_path_rate=0.2,
         layer_scale=1.0,
-        offset_scale=1.0,
         out_indices=(0, 1, 2, 3),
         with_cp=False,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     ),
-    decode_head=dict(in_channels=[channels * 2**i for i in range(4)], num_classes=num_classes),
-    auxiliary_head=dict(in_channels=channels * 4, num_classes=num_classes),
+    decode_head=dict(in_channels=[64, 128, 256, 512], num_classes=num_classes),
+    auxiliary_head=dict(in_channels=256, num_classes=num_classes),  # stage 3
     test_cfg=dict(mode='whole'),
 )
 
@@ -57,7 +53,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     constructor='InternImageLayerDecayOptimizerConstructor',
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(num_layers=sum(depths), layer_decay_rate=1.0, depths=depths),
+    paramwise_cfg=dict(layer_decay_rate=1.0),  # the backbone numbers the layers
 )
 max_iters = 160000
 warmup_iters = 1500

@@ -6,13 +6,9 @@ _base_ = './internimage-l_upernet_8xb2-160k_ade20k-640x640.py'
 pretrained = (
     'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_xl_22k_192to384.pth'
 )
-arch = 'xl'
-depths = [5, 5, 24, 5]
-channels = 192
 
 model = dict(
-    backbone=dict(arch=arch, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    decode_head=dict(in_channels=[channels * 2**i for i in range(4)]),
-    auxiliary_head=dict(in_channels=channels * 4),
+    backbone=dict(arch='xl', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    decode_head=dict(in_channels=[192, 384, 768, 1536]),
+    auxiliary_head=dict(in_channels=768),
 )
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=sum(depths), depths=depths))

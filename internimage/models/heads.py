@@ -20,8 +20,25 @@ __all__ = ['InternImageClsHead', 'InternImageAttnPoolClsHead', 'AttentionPooling
 _LINEAR_INIT = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0)
 
 
+class _PooledLinearClsHead(ClsHead):
+    """What both heads share: ``forward`` is the Linear ``fc`` on ``pre_logits``, and
+    the Linears start trunc-normal(0.02)."""
+
+    def __init__(
+        self, num_classes: int, in_channels: int, init_cfg: Optional[dict], **kwargs
+    ) -> None:
+        super().__init__(init_cfg=init_cfg, **kwargs)
+        if num_classes <= 0:
+            raise ValueError(f'num_classes must be positive, got {num_classes}')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+
+    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        return self.fc(self.pre_logits(feats))
+
+
 @MODELS.register_module()
-class InternImageClsHead(ClsHead):
+class InternImageClsHead(_PooledLinearClsHead):
     """Head of InternImage-T/S/B/L/XL: 1x1 conv to ``cls_scale`` x channels, BN, act,
     global average pooling, linear classifier.
 
@@ -44,11 +61,7 @@ class InternImageClsHead(ClsHead):
         init_cfg: Optional[dict] = _LINEAR_INIT,
         **kwargs,
     ) -> None:
-        super().__init__(init_cfg=init_cfg, **kwargs)
-        if num_classes <= 0:
-            raise ValueError(f'num_classes must be positive, got {num_classes}')
-        self.num_classes = num_classes
-        self.in_channels = in_channels
+        super().__init__(num_classes, in_channels, init_cfg, **kwargs)
         mid_channels = int(in_channels * cls_scale)
         self.conv_head = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False),
@@ -61,9 +74,6 @@ class InternImageClsHead(ClsHead):
         """Last NCHW stage feature -> pooled (N, cls_scale * C) vector."""
         x = self.conv_head(feats[-1])
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
-
-    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        return self.fc(self.pre_logits(feats))
 
 
 class AttentionPooling(nn.Module):
@@ -123,7 +133,7 @@ class _CrossAttention(nn.Module):
 
 
 @MODELS.register_module()
-class InternImageAttnPoolClsHead(ClsHead):
+class InternImageAttnPoolClsHead(_PooledLinearClsHead):
     """CLIP-style head of InternImage-H/G.
 
     Stage 4 goes through a 1x1 conv to ``4 * embed_dim`` and PixelShuffle(2) (back to
@@ -150,11 +160,7 @@ class InternImageAttnPoolClsHead(ClsHead):
         init_cfg: Optional[dict] = _LINEAR_INIT,
         **kwargs,
     ) -> None:
-        super().__init__(init_cfg=init_cfg, **kwargs)
-        if num_classes <= 0:
-            raise ValueError(f'num_classes must be positive, got {num_classes}')
-        self.num_classes = num_classes
-        self.in_channels = in_channels
+        super().__init__(num_classes, in_channels, init_cfg, **kwargs)
         self.dcnv3_head_x4 = nn.Sequential(
             nn.Conv2d(in_channels, embed_dim * 4, kernel_size=1), nn.PixelShuffle(2)
         )
@@ -173,6 +179,3 @@ class InternImageAttnPoolClsHead(ClsHead):
         x = self.dcnv3_head_x4(stage4) + self.dcnv3_head_x3(stage3)
         tokens = x.flatten(2).transpose(1, 2)
         return self.fc_norm(self.clip_projector(tokens))
-
-    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        return self.fc(self.pre_logits(feats))

@@ -22,6 +22,8 @@ from torch import nn
 
 from ops_dcnv3 import DCNv3, DCNv4, build_act_layer, build_layout_norm
 
+from ..checkpoint import load_backbone_checkpoint
+
 __all__ = [
     'InternImage',
     'FlashInternImage',
@@ -35,21 +37,27 @@ __all__ = [
 
 # Keys of an ``arch`` dict: the first three are required, the rest default as below.
 _REQUIRED_ARCH_KEYS = ('channels', 'depths', 'groups')
-_DEFAULT_ARCH = dict(
-    layer_scale=None,
-    offset_scale=1.0,
-    post_norm=False,
-    dw_kernel_size=None,
-    res_post_norm=False,
-    level2_post_norm_block_ids=None,
-    center_feature_scale=False,
-    remove_center=False,
-    mlp_ratio=4.0,
-)
-# The token mixer and the biases that differ between the InternImage (DCNv3) and the
-# FlashInternImage (DCNv4) releases; FlashInternImage.default_arch overrides them.
-_DEFAULT_ARCH.update(core_op='DCNv3', dcn_output_bias=True, mlp_fc2_bias=True)
+_DEFAULT_ARCH = {
+    'layer_scale': None,  # initial gamma1/gamma2; None: no layer scale
+    'offset_scale': 1.0,  # DCNv3 offset scale
+    'post_norm': False,  # post-norm blocks
+    'dw_kernel_size': None,  # DCNv3 depthwise kernel; None: 3
+    'res_post_norm': False,  # res-post-norm blocks (H)
+    'level2_post_norm_block_ids': None,  # stage-3 blocks followed by an extra norm (H, G)
+    'center_feature_scale': False,  # DCNv3 centre feature scale (H, G)
+    'remove_center': False,  # DCNv3 without the centre sampling point
+    'mlp_ratio': 4.0,  # MLP hidden width / channels
+    # The token mixer and the biases that differ between the InternImage (DCNv3) and the
+    # FlashInternImage (DCNv4) releases; FlashInternImage.default_arch overrides them.
+    'core_op': 'DCNv3',
+    'dcn_output_bias': True,
+    'mlp_fc2_bias': True,
+}
 _CORE_OPS = {'DCNv3': DCNv3, 'DCNv4': DCNv4}
+# Settings the released variants share (see docs/architecture.md for the whole table).
+_SCALED_POST_NORM = dict(layer_scale=1e-5, post_norm=True)  # S, B, L, XL
+_L_XL = dict(_SCALED_POST_NORM, offset_scale=2.0)
+_H_G = dict(dw_kernel_size=5, center_feature_scale=True)
 
 
 class StemLayer(nn.Module):
@@ -430,53 +438,25 @@ class InternImage(BaseModule):
 
     arch_settings: Dict[str, dict] = {
         't': dict(channels=64, depths=[4, 4, 18, 4], groups=[4, 8, 16, 32]),
-        's': dict(
-            channels=80,
-            depths=[4, 4, 21, 4],
-            groups=[5, 10, 20, 40],
-            layer_scale=1e-5,
-            post_norm=True,
-        ),
-        'b': dict(
-            channels=112,
-            depths=[4, 4, 21, 4],
-            groups=[7, 14, 28, 56],
-            layer_scale=1e-5,
-            post_norm=True,
-        ),
-        'l': dict(
-            channels=160,
-            depths=[5, 5, 22, 5],
-            groups=[10, 20, 40, 80],
-            layer_scale=1e-5,
-            offset_scale=2.0,
-            post_norm=True,
-        ),
-        'xl': dict(
-            channels=192,
-            depths=[5, 5, 24, 5],
-            groups=[12, 24, 48, 96],
-            layer_scale=1e-5,
-            offset_scale=2.0,
-            post_norm=True,
-        ),
+        's': dict(channels=80, depths=[4, 4, 21, 4], groups=[5, 10, 20, 40], **_SCALED_POST_NORM),
+        'b': dict(channels=112, depths=[4, 4, 21, 4], groups=[7, 14, 28, 56], **_SCALED_POST_NORM),
+        'l': dict(channels=160, depths=[5, 5, 22, 5], groups=[10, 20, 40, 80], **_L_XL),
+        'xl': dict(channels=192, depths=[5, 5, 24, 5], groups=[12, 24, 48, 96], **_L_XL),
         'h': dict(
             channels=320,
             depths=[6, 6, 32, 6],
             groups=[10, 20, 40, 80],
-            dw_kernel_size=5,
             res_post_norm=True,
             level2_post_norm_block_ids=[5, 11, 17, 23, 29],
-            center_feature_scale=True,
+            **_H_G,
         ),
         'g': dict(
             channels=512,
             depths=[2, 2, 48, 4],
             groups=[16, 32, 64, 128],
-            dw_kernel_size=5,
             post_norm=True,
             level2_post_norm_block_ids=list(range(5, 48, 6)),
-            center_feature_scale=True,
+            **_H_G,
         ),
     }
     # Values of the optional arch keys an ``arch`` dict (or table entry) leaves out.
@@ -625,8 +605,6 @@ class InternImage(BaseModule):
         """
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            from ..checkpoint import load_backbone_checkpoint
-
             load_backbone_checkpoint(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'))
             self._is_init = True
         elif init_cfg is not None:

@@ -1,0 +1,72 @@
+"""tools/benchmark_model.py: a tiny CPU run (bfloat16 autocast through the whole model)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository
+
+
+@pytest.mark.slow
+def test_model_benchmark_smoke():
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, 'tools', 'benchmark_model.py'),
+            '--device',
+            'cpu',
+            '--batch',
+            '1',
+            '--size',
+            '64',
+            '--iters',
+            '1',
+            '--warmup',
+            '0',
+            '--dtype',
+            'bfloat16',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {}
+    for line in result.stdout.splitlines():
+        match = re.match(
+            r'(InternImage-T|FlashInternImage-T|ConvNeXt-T \(torchvision\))'
+            r'\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)',
+            line,
+        )
+        if match:
+            rows[match.group(1)] = (float(match.group(2)), float(match.group(3)))
+    assert set(rows) == {'InternImage-T', 'FlashInternImage-T', 'ConvNeXt-T (torchvision)'}, (
+        result.stdout
+    )
+    assert all(speed > 0 and step_ms > 0 for speed, step_ms in rows.values())
+    ratio = re.search(r'inference throughput ([\d.]+)x', result.stdout)
+    expected = rows['InternImage-T'][0] / rows['ConvNeXt-T (torchvision)'][0]
+    # the table rounds img/s to 0.1, so allow for that in the recomputed ratio
+    assert ratio and abs(float(ratio.group(1)) - expected) <= 0.05 * expected + 0.01, result.stdout
+    flash = re.search(
+        r'FlashInternImage-T / InternImage-T: inference throughput ([\d.]+)x', result.stdout
+    )
+    expected = rows['FlashInternImage-T'][0] / rows['InternImage-T'][0]
+    assert flash and abs(float(flash.group(1)) - expected) <= 0.05 * expected + 0.01
+
+
+@pytest.mark.parametrize('flag', ['--batch', '--train-batch'])
+def test_model_benchmark_rejects_bad_batch(flag):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'benchmark_model.py'), flag, '0'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2 and f'{flag} must be >= 1' in result.stderr
