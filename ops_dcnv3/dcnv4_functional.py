@@ -19,12 +19,7 @@ from typing import NamedTuple, Tuple
 import torch
 from torch import Tensor
 
-from .functional import (
-    DCNv3Params,
-    _check_geometry,
-    _check_tensors,
-    _keyword_op,
-)
+from .functional import DCNv3Params, IntPair, _check_geometry, _check_tensors
 from .reference import _dcnv3_reference
 
 __all__ = [
@@ -134,7 +129,7 @@ def check_dcnv4_args(
     return DCNv4Params(*geo.params(group))
 
 
-_OP_ARGS_DOC = """
+DCNV4_ARGS_DOC = """
     Args:
         input (Tensor): (N, H, W, C), floating point (the compiled op: float32, float64,
             float16 or bfloat16).
@@ -156,7 +151,18 @@ _OP_ARGS_DOC = """
 """
 
 
-def _dcnv4(input: Tensor, offset_mask: Tensor, params: DCNv4Params) -> Tensor:
+def dcnv4(
+    input: Tensor,
+    offset_mask: Tensor,
+    *,
+    kernel_size: IntPair = 3,
+    stride: IntPair = 1,
+    padding: IntPair = 1,
+    dilation: IntPair = 1,
+    group: int,
+    offset_scale: float = 1.0,
+    remove_center: bool = False,
+) -> Tensor:
     """DCNv4 core operator (compiled kernels), differentiable in input and offset_mask.
 
     The DCNv3 operator (:func:`ops_dcnv3.dcnv3`, docs/dcnv3.md: same sampling locations,
@@ -164,28 +170,54 @@ def _dcnv4(input: Tensor, offset_mask: Tensor, params: DCNv4Params) -> Tensor:
     offsets and the point weights read from one packed tensor and used as they are (no
     softmax). CPU and CUDA, any batch and any channels per group.
     """
+    params = check_dcnv4_args(
+        input,
+        offset_mask,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        group=group,
+        offset_scale=offset_scale,
+        remove_center=remove_center,
+        compiled=True,
+    )
     return torch.ops.ops_dcnv3.dcnv4_forward(input.contiguous(), offset_mask.contiguous(), *params)
 
 
-def _dcnv4_reference(input: Tensor, offset_mask: Tensor, params: DCNv4Params) -> Tensor:
-    """Reference DCNv4 (pure PyTorch); same arguments and result as :func:`ops_dcnv3.dcnv4`.
+def dcnv4_reference(
+    input: Tensor,
+    offset_mask: Tensor,
+    *,
+    kernel_size: IntPair = 3,
+    stride: IntPair = 1,
+    padding: IntPair = 1,
+    dilation: IntPair = 1,
+    group: int,
+    offset_scale: float = 1.0,
+    remove_center: bool = False,
+) -> Tensor:
+    """Reference DCNv4 (pure PyTorch); same arguments and result as :func:`dcnv4`.
 
     Unpacks ``offset_mask`` into DCNv3's offset and mask (:func:`unpack_offset_mask`) and runs
     :func:`ops_dcnv3.dcnv3_reference`'s grid_sample definition without softmax.
     """
-    offset, mask = unpack_offset_mask(offset_mask, params.group, _num_points(params))
+    params = check_dcnv4_args(
+        input,
+        offset_mask,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        group=group,
+        offset_scale=offset_scale,
+        remove_center=remove_center,
+        compiled=False,
+    )
+    num_points = params.kernel_h * params.kernel_w - int(params.remove_center)
+    offset, mask = unpack_offset_mask(offset_mask, params.group, num_points)
     return _dcnv3_reference(input, offset, mask, DCNv3Params(*params, False))
 
 
-def _num_points(params: DCNv4Params) -> int:
-    return params.kernel_h * params.kernel_w - int(params.remove_center)
-
-
-def _dcnv4_op(name: str, run, compiled: bool):
-    return _keyword_op(
-        name, run, compiled, check_dcnv4_args, ('input', 'offset_mask'), (), _OP_ARGS_DOC
-    )
-
-
-dcnv4 = _dcnv4_op('dcnv4', _dcnv4, compiled=True)
-dcnv4_reference = _dcnv4_op('dcnv4_reference', _dcnv4_reference, compiled=False)
+dcnv4.__doc__ = f'{dcnv4.__doc__.rstrip()}\n{DCNV4_ARGS_DOC}'
+dcnv4_reference.__doc__ = f'{dcnv4_reference.__doc__.rstrip()}\n{DCNV4_ARGS_DOC}'

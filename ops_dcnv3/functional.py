@@ -7,7 +7,7 @@ autograd need on top (fake kernels and the autograd formula) and the user-facing
 """
 
 import importlib
-from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -295,7 +295,7 @@ def check_dcnv3_args(
     return DCNv3Params(*geo.params(group), bool(softmax_mask))
 
 
-_OP_ARGS_DOC = """
+DCNV3_ARGS_DOC = """
     Args:
         input (Tensor): (N, H, W, C), floating point (the compiled op: float32, float64,
             float16 or bfloat16).
@@ -318,73 +318,20 @@ _OP_ARGS_DOC = """
 """
 
 
-# The keyword signature of both operators, filled in per operator: its name, its tensors and
-# its extra bool flags. Generated (as namedtuple does) so that each operator is a plain
-# function whose own code object names it in Python's argument errors ("dcnv3() missing 1
-# required keyword-only argument: 'group'") and that torch.compile traces like any other.
-_OP_TEMPLATE = """
-def {name}({tensor_params}, *, kernel_size: IntPair = 3, stride: IntPair = 1,
-        padding: IntPair = 1, dilation: IntPair = 1, group: int, offset_scale: float = 1.0,
-        remove_center: bool = False{flag_params}) -> Tensor:
-    params = check({tensors}, kernel_size=kernel_size, stride=stride, padding=padding,
-                   dilation=dilation, group=group, offset_scale=offset_scale,
-                   remove_center=remove_center{flag_args}, compiled=compiled)
-    return run({tensors}, params)
-"""
-
-
-def _keyword_op(
-    name: str,
-    run: Callable[..., Tensor],
-    compiled: bool,
-    check: Callable = None,
-    tensors: Tuple[str, ...] = ('input', 'offset', 'mask'),
-    flags: Tuple[str, ...] = ('softmax_mask',),
-    args_doc: str = None,
-) -> Callable[..., Tensor]:
-    """Gives an implementation of an operator core its keyword signature and checks.
-
-    :func:`dcnv3`, :func:`dcnv4` and their references are made by this function, so they
-    share one signature (``_OP_TEMPLATE``) and their operator's validation.
-
-    Args:
-        name (str): Name of the operator function.
-        run (callable): ``run(*tensors, params)`` computes the operator for validated
-            arguments; its docstring, with ``args_doc`` appended, becomes the operator's.
-        compiled (bool): Validate with the compiled op's requirements.
-        check (callable): ``check(*tensors, **keywords, compiled=...)`` returning the params;
-            None: :func:`check_dcnv3_args`. Defaults to None.
-        tensors (tuple of str): Names of the positional tensors. Defaults to DCNv3's.
-        flags (tuple of str): Extra keyword-only bools (default False). Defaults to DCNv3's.
-        args_doc (str): The argument list of the docstring; None: DCNv3's. Defaults to None.
-
-    Returns:
-        callable: ``op(*tensors, *, kernel_size=3, stride=1, padding=1, dilation=1, group,
-        offset_scale=1.0, remove_center=False, **{flag: False})``.
-    """
-    source = _OP_TEMPLATE.format(
-        name=name,
-        tensor_params=', '.join(f'{t}: Tensor' for t in tensors),
-        tensors=', '.join(tensors),
-        flag_params=''.join(f', {f}: bool = False' for f in flags),
-        flag_args=''.join(f', {f}={f}' for f in flags),
-    )
-    namespace = {
-        'Tensor': Tensor,
-        'IntPair': IntPair,
-        'check': check or check_dcnv3_args,
-        'run': run,
-        'compiled': compiled,
-    }
-    exec(compile(source, f'<ops_dcnv3 operator {name}>', 'exec'), namespace)
-    op = namespace[name]
-    op.__module__ = run.__module__
-    op.__doc__ = run.__doc__.rstrip() + '\n' + (args_doc or _OP_ARGS_DOC)
-    return op
-
-
-# The docstrings of the run functions become the operators' (with _OP_ARGS_DOC appended).
-def _dcnv3(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> Tensor:
+def dcnv3(
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    *,
+    kernel_size: IntPair = 3,
+    stride: IntPair = 1,
+    padding: IntPair = 1,
+    dilation: IntPair = 1,
+    group: int,
+    offset_scale: float = 1.0,
+    remove_center: bool = False,
+    softmax_mask: bool = False,
+) -> Tensor:
     """DCNv3 core operator (compiled kernels), differentiable in input, offset and mask.
 
     Tensors are channels-last: ``input`` (N, H, W, C) with C = group * group_channels;
@@ -397,12 +344,27 @@ def _dcnv3(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> 
     ``remove_center``. Point order is ``k = i_x*kernel_h + i_y``. See docs/dcnv3.md and
     :func:`ops_dcnv3.dcnv3_reference` for the exact definition.
     """
+    params = check_dcnv3_args(
+        input,
+        offset,
+        mask,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        group=group,
+        offset_scale=offset_scale,
+        remove_center=remove_center,
+        softmax_mask=softmax_mask,
+        compiled=True,
+    )
     return torch.ops.ops_dcnv3.dcnv3_forward(
         input.contiguous(), offset.contiguous(), mask.contiguous(), *params
     )
 
 
-dcnv3 = _keyword_op('dcnv3', _dcnv3, compiled=True)
+# The argument list is shared with dcnv3_reference (ops_dcnv3.reference).
+dcnv3.__doc__ = f'{dcnv3.__doc__.rstrip()}\n{DCNV3_ARGS_DOC}'
 
 
 # --- torch.library registration: fake kernels for tracing, autograd formula -----------------
