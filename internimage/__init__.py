@@ -1,8 +1,8 @@
 """InternImage for OpenMMLab 2.0.
 
 Importing the package registers, in mmengine's root registries (so mmpretrain, mmdet and
-mmseg configs all find them by bare type name): the ``InternImage`` backbone, the
-classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead`` and the
+mmseg configs all find them by bare type name): the ``InternImage`` and ``FlashInternImage``
+backbones, the classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead`` and the
 optimizer-wrapper constructor ``InternImageLayerDecayOptimizerConstructor``.
 
 Layers, each importing only those listed before it:
@@ -11,6 +11,7 @@ Layers, each importing only those listed before it:
 - ``models``: the backbone and the classification heads;
 - ``engine``: what the Runner builds besides the model (``engine.optimizers``: layer decay);
 - ``apis``: what the tools share (config loading, runner, single-image inference);
+- ``deploy``: ONNX export of the task models (imports onnx only when used);
 
 and, beside them, ``datasets`` (the synthetic quick-start data) and ``analysis`` (FLOPs),
 which the tools import explicitly.
@@ -21,12 +22,18 @@ from .engine import (
     InternImageClsLayerDecayOptimizerConstructor,
     InternImageLayerDecayOptimizerConstructor,
 )
-from .models import InternImage, InternImageAttnPoolClsHead, InternImageClsHead
+from .models import (
+    FlashInternImage,
+    InternImage,
+    InternImageAttnPoolClsHead,
+    InternImageClsHead,
+)
 
 __version__ = '0.1.0'
 
 __all__ = [
     'InternImage',
+    'FlashInternImage',
     'InternImageClsHead',
     'InternImageAttnPoolClsHead',
     'InternImageLayerDecayOptimizerConstructor',

@@ -9,6 +9,7 @@ with the published ones.
 """
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import internimage  # noqa: F401  (registers InternImage)
-from internimage.models import InternImage
+from internimage.models import FlashInternImage, InternImage
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIRS = ('classification', 'detection', 'segmentation', 'quickstart')
@@ -92,9 +93,37 @@ OFFICIAL_SHORT_SIDES = [480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800]
 OFFICIAL_CROP_SHORT_SIDES = [400, 500, 600]
 
 
-def _shallow_arch(arch) -> dict:
+FLASH_URL = 'https://huggingface.co/OpenGVLab/DCNv4/resolve/main/'
+# FlashInternImage configs -> (arch, drop path, offset scale, lr, layer decay, batch per GPU,
+# pretrained file), from the official DCNv4 detection / segmentation configs.
+FLASH_RECIPES = {
+    'detection/mask-rcnn_flash-internimage-t_fpn_1x_coco':
+        ('t', 0.2, 1.0, 1e-4, 1.0, 2, 't_1k_224'),
+    'detection/mask-rcnn_flash-internimage-s_fpn_1x_coco':
+        ('s', 0.3, 1.0, 1e-4, 1.0, 2, 's_1k_224'),
+    'detection/mask-rcnn_flash-internimage-b_fpn_1x_coco':
+        ('b', 0.3, 0.5, 1e-4, 1.0, 2, 'b_1k_224'),
+    'detection/mask-rcnn_flash-internimage-t_fpn_3x_coco':
+        ('t', 0.2, 1.0, 1e-4, 1.0, 2, 't_1k_224'),
+    'detection/mask-rcnn_flash-internimage-s_fpn_3x_coco':
+        ('s', 0.4, 1.0, 2e-4, 1.0, 8, 's_1k_224'),
+    'detection/mask-rcnn_flash-internimage-b_fpn_3x_coco':
+        ('b', 0.4, 0.5, 2e-4, 0.9, 4, 'b_1k_224'),
+    'segmentation/flash-internimage-t_upernet_8xb2-160k_ade20k-512x512': (
+        't', 0.2, 1.0, 6e-5, 1.0, 2, 't_1k_224'),
+    'segmentation/flash-internimage-s_upernet_8xb2-160k_ade20k-512x512': (
+        's', 0.3, 1.0, 6e-5, 1.0, 2, 's_1k_224'),
+    'segmentation/flash-internimage-b_upernet_8xb2-160k_ade20k-512x512': (
+        'b', 0.3, 0.5, 6e-5, 1.0, 2, 'b_1k_224'),
+    'segmentation/flash-internimage-l_upernet_8xb2-160k_ade20k-640x640': (
+        'l', 0.4, 2.0, 2e-5, 0.94, 2, 'l_22k_384'),
+}  # fmt: skip
+
+
+def _shallow_arch(arch, backbone_type: str = 'InternImage') -> dict:
     """The config's arch with one block per stage (widths unchanged)."""
-    settings = copy.deepcopy(InternImage.arch_settings[arch] if isinstance(arch, str) else arch)
+    table = {'InternImage': InternImage, 'FlashInternImage': FlashInternImage}[backbone_type]
+    settings = copy.deepcopy(table.arch_settings[arch] if isinstance(arch, str) else arch)
     settings['depths'] = [1, 1, 1, 1]
     if settings.get('level2_post_norm_block_ids'):
         settings['level2_post_norm_block_ids'] = [0]
@@ -144,7 +173,7 @@ def test_config_parses_with_common_contract(path, read_config):
     cfg = read_config(path)
     assert cfg.custom_imports == dict(imports=['internimage'], allow_failed_imports=False)
     assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
-    assert cfg.model.backbone.type == 'InternImage'
+    assert cfg.model.backbone.type in ('InternImage', 'FlashInternImage')
     # Dumps to a config that parses again (no unserialisable values).
     assert Config.fromstring(cfg.pretty_text, '.py').model == cfg.model
 
@@ -263,6 +292,37 @@ def test_dino_recipe(stem, read_config):
     _assert_detr_style_pipeline(cfg.train_dataloader.dataset.pipeline, negative_crop=False)
 
 
+@pytest.mark.parametrize('stem', sorted(FLASH_RECIPES))
+def test_flash_recipe(stem, read_config):
+    arch, drop_path, offset_scale, lr, decay, batch, weights = FLASH_RECIPES[stem]
+    cfg = read_config(f'configs/{stem}.py')
+    backbone = cfg.model.backbone
+    assert backbone.type == 'FlashInternImage' and backbone.arch == arch
+    assert backbone.drop_path_rate == drop_path
+    # A config leaves offset_scale out where the arch table gives the official value.
+    table = FlashInternImage.arch_settings[arch]
+    assert backbone.get('offset_scale', table.get('offset_scale', 1.0)) == offset_scale
+    assert backbone.layer_scale == 1.0
+    assert backbone.init_cfg.checkpoint == f'{FLASH_URL}flash_intern_image_{weights}.pth'
+    assert cfg.optim_wrapper.optimizer.lr == lr
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == decay
+    assert cfg.train_dataloader.batch_size == batch
+
+
+@pytest.mark.parametrize('arch', ['t', 's', 'b', 'l'])
+def test_flash_classification_configs(arch, read_config):
+    stem = (
+        'flash-internimage-l_8xb64_in1k-384px'
+        if arch == 'l'
+        else f'flash-internimage-{arch}_8xb128_in1k'
+    )
+    flash = read_config(f'configs/classification/{stem}.py')
+    base = read_config(f'configs/classification/{stem.replace("flash-", "")}.py')
+    assert flash.model.backbone.pop('type') == 'FlashInternImage'
+    assert base.model.backbone.pop('type') == 'InternImage'
+    assert flash.model == base.model  # the InternImage recipe, only the backbone type differs
+
+
 @pytest.mark.parametrize('stem', sorted(SEGMENTATION_RECIPES))
 def test_segmentation_recipe(stem, read_config):
     recipe = SEGMENTATION_RECIPES[stem]
@@ -305,7 +365,7 @@ def test_config_builds_and_runs_shallow(path, read_config):
     """Build with one block per stage and run the feature path end to end."""
     cfg = read_config(path)
     backbone = cfg.model.backbone
-    backbone.arch = _shallow_arch(backbone.arch)
+    backbone.arch = _shallow_arch(backbone.arch, backbone.type)
     backbone.init_cfg = None
     if cfg.default_scope == 'mmseg':
         cfg.model.pretrained = None
@@ -399,13 +459,14 @@ def test_classification_recipe(stem, read_config):
 
 def test_readme_lists_every_config_with_its_official_counterpart():
     """configs/README.md: one row per config; task configs name the official config."""
-    import re
-
     text = (ROOT / 'configs' / 'README.md').read_text()
     rows = re.findall(r'^\| \[([^\]]+\.py)\]\(([^)]+)\) \|(.*)$', text, flags=re.M)
     listed = {link for _, link, _ in rows}
     assert listed == {path[len('configs/') :] for path in CONFIGS}
-    official = 'https://github.com/OpenGVLab/InternImage/blob/master/'
+    official = {
+        False: 'https://github.com/OpenGVLab/InternImage/blob/master/',
+        True: 'https://github.com/OpenGVLab/DCNv4/blob/main/',  # FlashInternImage
+    }
     for name, link, rest in rows:
         if not link.startswith('quickstart/'):
-            assert official in rest, f'{name}: no official config named'
+            assert official['flash-' in name] in rest, f'{name}: no official config named'
