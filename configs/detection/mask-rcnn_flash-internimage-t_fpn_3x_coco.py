@@ -1,6 +1,7 @@
 # Mask R-CNN + FlashInternImage-T (DCNv4), 3x schedule (36 epochs, lr steps at 27 and 33)
 # with DETR-style multi-scale training (short side 480-800, or resize 400-600, crop 384-600
-# and resize 480-800), 8 GPUs x 2 images, AdamW lr 1e-4, layer decay 1.0.
+# and resize 480-800), 8 GPUs x 2 images, AdamW lr 1e-4, layer decay 1.0: the InternImage-T
+# 3x recipe, whose pipeline this config inherits.
 # Target (official mask_rcnn_flash_intern_image_t_fpn_3x_coco): box AP 49.5, mask AP 44.0.
 _base_ = './mask-rcnn_internimage-t_fpn_3x_coco.py'
 
@@ -13,32 +14,3 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     )
 )
-
-train_scales = [(1333, short) for short in range(480, 801, 32)]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomChoice',
-        transforms=[
-            [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
-            [
-                dict(
-                    type='RandomChoiceResize',
-                    scales=[(1333, 400), (1333, 500), (1333, 600)],
-                    keep_ratio=True,
-                ),
-                dict(
-                    type='RandomCrop',
-                    crop_type='absolute_range',
-                    crop_size=(384, 600),
-                    allow_negative_crop=True,
-                ),
-                dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
-            ],
-        ],
-    ),
-    dict(type='PackDetInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
