@@ -293,8 +293,9 @@ def check_fsdp_optimizer(cfg: Config) -> None:
         return
     wrapper = cfg.get('optim_wrapper', {})
     problems = []
-    if wrapper.get('constructor') == 'InternImageLayerDecayOptimizerConstructor':
-        problems.append('optim_wrapper.constructor=InternImageLayerDecayOptimizerConstructor')
+    constructor = wrapper.get('constructor')
+    if constructor in _LAYER_DECAY_CONSTRUCTORS:
+        problems.append(f'optim_wrapper.constructor={constructor}')
     if (wrapper.get('paramwise_cfg') or {}).get('flat_decay_mult') is not None:
         problems.append('optim_wrapper.paramwise_cfg.flat_decay_mult')
     if problems:
@@ -304,6 +305,13 @@ def check_fsdp_optimizer(cfg: Config) -> None:
             'parameter; use norm_decay_mult / bias_decay_mult / custom_keys instead '
             '(see configs/classification/internimage-h_fsdp-cp_in1k-640px.py)'
         )
+
+
+# Their rules (no decay by ndim, lr by layer) need whole parameters.
+_LAYER_DECAY_CONSTRUCTORS = (
+    'InternImageLayerDecayOptimizerConstructor',
+    'InternImageClsLayerDecayOptimizerConstructor',
+)
 
 
 def setup_distributed(cfg: Config) -> str:
