@@ -134,21 +134,20 @@ def checkpoint_safe_globals() -> List[Union[Any, Tuple[Any, str]]]:
     ]
 
 
-_registered = False
-
-
 def register_checkpoint_safe_globals() -> None:
     """Allow-list :func:`checkpoint_safe_globals` for ``torch.load(weights_only=True)``.
 
     ``import internimage`` calls it, so every ``weights_only`` load in the process (mmengine's
     ``load_checkpoint``, the Runner's ``load_from``/resume, mmdet/mmseg/mmpretrain's
     ``init_*`` and inferencers) reads mmengine's own checkpoints. It only adds these types
-    to torch's allow-list: nothing switches to full unpickling. Idempotent.
+    to torch's allow-list (a set: calling it again changes nothing); nothing switches to
+    full unpickling.
+
+    Note: leaving a ``torch.serialization.safe_globals([...])`` context removes the listed
+    types from the allow-list even if they were registered before it, so code here never
+    uses that context with these types; :func:`load_checkpoint_file` re-registers them.
     """
-    global _registered
-    if not _registered:
-        torch.serialization.add_safe_globals(checkpoint_safe_globals())
-        _registered = True
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
 #: How a user opts in to a full unpickle, named in :class:`UntrustedCheckpointError`.
@@ -227,11 +226,9 @@ def load_checkpoint_file(path: str, trust: bool = False, logger: str = 'current'
     unpickle instead (only for files you trust). There is no silent fallback.
     """
     try:
+        register_checkpoint_safe_globals()  # in case a safe_globals context removed them
         with _torch_load_mode(weights_only=not trust):
-            with torch.serialization.safe_globals(checkpoint_safe_globals()):
-                checkpoint = CheckpointLoader.load_checkpoint(
-                    path, map_location='cpu', logger=logger
-                )
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu', logger=logger)
     except pickle.UnpicklingError as error:
         message = str(error)
         found = _GLOBAL_PATTERN.search(message) or _GETATTR_PATTERN.search(message)

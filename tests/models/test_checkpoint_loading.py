@@ -192,3 +192,17 @@ def test_convert_tool_needs_trust_for_pickled_objects(tmp_path):
     subprocess.run([*tool, '--trust-checkpoint'], check=True, capture_output=True)
     converted = torch.load(dst, weights_only=True)['state_dict']
     assert len(converted) == len(official)
+
+
+def test_reads_keep_the_import_time_allow_list(tmp_path):
+    """The allow-list that ``import internimage`` registered survives our reads (a
+    ``safe_globals`` context would remove it on exit), so the upstream APIs keep working."""
+    from mmengine.logging import HistoryBuffer
+
+    path = tmp_path / 'plain.pth'
+    torch.save({'model': _official_backbone(TINY_ARCH)}, path)
+    load_checkpoint_file(str(path))
+    with pytest.raises(UntrustedCheckpointError):
+        torch.save({'model': {}, 'x': _TrainingConfig()}, path)
+        load_checkpoint_file(str(path))
+    assert HistoryBuffer in torch.serialization.get_safe_globals()

@@ -26,7 +26,7 @@ from internimage.apis import (
     render_prediction,
     task_scope,
 )
-from internimage.checkpoint import checkpoint_safe_globals
+from internimage.checkpoint import checkpoint_safe_globals, register_checkpoint_safe_globals
 
 ROOT = Path(__file__).resolve().parents[2]
 DET_CONFIG = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
@@ -105,8 +105,10 @@ def test_checkpoint_needs_exactly_the_allow_list(trained):
         for entry in checkpoint_safe_globals()
     }
     assert unsafe <= allowed, f'not allow-listed: {sorted(unsafe - allowed)}'
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
-        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    # `import internimage` registered the list (a safe_globals context would remove it
+    # from the process on exit).
+    register_checkpoint_safe_globals()
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     assert state['meta']['epoch'] == 1
     assert state['meta']['dataset_meta']['classes'] == ('circle', 'square', 'triangle')
 
@@ -123,9 +125,9 @@ class _SneakyGetattr:
 def test_allow_list_refuses_other_getattr(tmp_path):
     path = tmp_path / 'sneaky.pth'
     torch.save({'meta': _SneakyGetattr()}, path)
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
-        with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
-            torch.load(path, weights_only=True)
+    register_checkpoint_safe_globals()
+    with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+        torch.load(path, weights_only=True)
 
 
 @pytest.mark.slow
