@@ -1,19 +1,30 @@
 # Two commands do everything on a fresh machine (see README.md):
 #   make quickstart   set up, then train + evaluate Mask R-CNN on the embedded data
+#                     (BACKBONE=FlashInternImage: the same jobs with the DCNv4 backbone)
 #   make test         set up, then run the test suite
 # Both are idempotent: a second run reuses the venv, the cached mmcv wheel and
 # the built operator.
 VENV    ?= .venv
 PYTHON  := $(VENV)/bin/python
 TASK    ?= det
+BACKBONE ?= InternImage
 WORK    ?= work_dirs/quickstart
 DATA    ?= data/quickstart
 
 QS_CONFIG_det := configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py
 QS_CONFIG_seg := configs/quickstart/upernet_internimage-tiny_quickstart.py
 QS_CONFIG_cls := configs/quickstart/internimage-tiny_quickstart_cls.py
-QS_CONFIG     := $(QS_CONFIG_$(TASK))
+ifeq ($(BACKBONE),FlashInternImage)
+QS_CONFIG_det := configs/quickstart/mask-rcnn_flash-internimage-tiny_quickstart.py
+QS_CONFIG_seg := configs/quickstart/upernet_flash-internimage-tiny_quickstart.py
+QS_CONFIG_cls := configs/quickstart/flash-internimage-tiny_quickstart_cls.py
+QS_WORK       := $(WORK)/flash-$(TASK)
+else ifeq ($(BACKBONE),InternImage)
 QS_WORK       := $(WORK)/$(TASK)
+else
+$(error BACKBONE must be InternImage or FlashInternImage, got $(BACKBONE))
+endif
+QS_CONFIG     := $(QS_CONFIG_$(TASK))
 
 .PHONY: setup quickstart quickstart-all lint test benchmark gpu-check
 

@@ -1,9 +1,11 @@
 """InternImage for OpenMMLab 2.0.
 
 Importing the package registers, in mmengine's root registries (so mmpretrain, mmdet and
-mmseg configs all find them by bare type name): the ``InternImage`` backbone, the
-classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead`` and the
-optimizer-wrapper constructor ``InternImageLayerDecayOptimizerConstructor``. It also
+mmseg configs all find them by bare type name): the ``InternImage`` and ``FlashInternImage``
+backbones, the classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead``,
+the optimizer-wrapper constructors ``InternImageLayerDecayOptimizerConstructor`` /
+``InternImageClsLayerDecayOptimizerConstructor`` and the ``RandomStateHook`` (random
+generators saved in checkpoints, restored on resume). It also
 allow-lists, once, the metadata types mmengine's checkpoints pickle (numpy values,
 ``HistoryBuffer``) for ``torch.load(weights_only=True)``, so the upstream inference APIs
 (``DetInferencer``, ``init_detector``, ``MMSegInferencer``, ``init_model``,
@@ -18,6 +20,7 @@ Layers, each importing only those listed before it:
 - ``models``: the backbone and the classification heads;
 - ``engine``: what the Runner builds besides the model (``engine.optimizers``: layer decay);
 - ``apis``: what the tools share (config loading, runner, single-image inference);
+- ``deploy``: ONNX export of the task models (imports onnx only when used);
 
 and, beside them, ``datasets`` (the synthetic quick-start data) and ``analysis`` (FLOPs),
 which the tools import explicitly.
@@ -28,8 +31,13 @@ from .checkpoint import (
     load_backbone_checkpoint,
     register_checkpoint_safe_globals,
 )
-from .engine import InternImageLayerDecayOptimizerConstructor
+from .engine import (
+    InternImageClsLayerDecayOptimizerConstructor,
+    InternImageLayerDecayOptimizerConstructor,
+    RandomStateHook,
+)
 from .models import (
+    FlashInternImage,
     InternImage,
     InternImageAttnPoolClsHead,
     InternImageClsHead,
@@ -43,9 +51,12 @@ __version__ = '0.1.0'
 
 __all__ = [
     'InternImage',
+    'FlashInternImage',
     'InternImageClsHead',
     'InternImageAttnPoolClsHead',
     'InternImageLayerDecayOptimizerConstructor',
+    'InternImageClsLayerDecayOptimizerConstructor',
+    'RandomStateHook',
     'load_backbone_checkpoint',
     'convert_classification_checkpoint',
 ]

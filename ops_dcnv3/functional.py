@@ -7,7 +7,7 @@ autograd need on top (fake kernels and the autograd formula) and the user-facing
 """
 
 import importlib
-from typing import Callable, NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -121,17 +121,18 @@ def _check_shape(name: str, tensor: Tensor, expected: Tuple[int, ...], layout: s
         raise ValueError(f'{name} must have shape {layout} = {expected}, got {tuple(tensor.shape)}')
 
 
-def _check_tensors(input: Tensor, offset: Tensor, mask: Tensor, compiled: bool) -> None:
-    """Types, ranks, dtypes and devices of the three tensors (with ``compiled``, also what the
-    compiled op needs: the extension, and kernels for the device and dtype)."""
+def _check_tensors(input: Tensor, others: Dict[str, Tensor], compiled: bool, op: str) -> None:
+    """Types, ranks, dtypes and devices of ``input`` and the ``others`` (name: tensor) of
+    operator ``op`` ('DCNv3' or 'DCNv4'); with ``compiled``, also what the compiled op needs:
+    the extension, and kernels for the device and dtype."""
     if compiled and _C is None:
         raise RuntimeError(
-            f'the compiled DCNv3 extension ops_dcnv3._C is not available '
+            f'the compiled {op} extension ops_dcnv3._C is not available '
             f'({_C_IMPORT_ERROR}); {_BUILD_HINT}. The pure-PyTorch '
-            'ops_dcnv3.dcnv3_reference (or DCNv3(use_reference=True)) '
+            f'ops_dcnv3.{op.lower()}_reference (or {op}(use_reference=True)) '
             'works without it.'
         )
-    for name, tensor in (('input', input), ('offset', offset), ('mask', mask)):
+    for name, tensor in (('input', input), *others.items()):
         if not isinstance(tensor, Tensor):
             raise TypeError(f'{name} must be a torch.Tensor, got {type(tensor).__name__}')
         if tensor.dim() != 4:
@@ -141,7 +142,7 @@ def _check_tensors(input: Tensor, offset: Tensor, mask: Tensor, compiled: bool) 
             )
     if not input.is_floating_point():
         raise TypeError(f'input must be a floating-point tensor, got {input.dtype}')
-    for name, tensor in (('offset', offset), ('mask', mask)):
+    for name, tensor in others.items():
         if tensor.dtype != input.dtype:
             raise TypeError(
                 f'{name} must have the dtype of input ({input.dtype}), got {tensor.dtype}'
@@ -154,7 +155,7 @@ def _check_tensors(input: Tensor, offset: Tensor, mask: Tensor, compiled: bool) 
         supported = _KERNEL_DTYPES.get(input.device.type, ())
         if input.dtype not in supported:
             raise TypeError(
-                f'input dtype {input.dtype} is not supported by the compiled DCNv3 '
+                f'input dtype {input.dtype} is not supported by the compiled {op} '
                 f'op on {input.device.type}; supported: '
                 f'{[str(d) for d in supported]}'
             )
@@ -165,10 +166,24 @@ def _check_tensors(input: Tensor, offset: Tensor, mask: Tensor, compiled: bool) 
             )
 
 
-def check_dcnv3_args(
+class _Geometry(NamedTuple):
+    """Checked hyper-parameters shared by both operators, and the sizes they imply."""
+
+    axes: Tuple[int, ...]  # kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
+    num_points: int
+    out_h: int
+    out_w: int
+    group_channels: int
+    offset_scale: float
+    remove_center: bool
+
+    def params(self, group: int) -> tuple:
+        """The schema's hyper-parameters both operators share, in schema order."""
+        return (*self.axes, group, self.group_channels, self.offset_scale, self.remove_center)
+
+
+def _check_geometry(
     input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
     *,
     kernel_size: IntPair,
     stride: IntPair,
@@ -177,15 +192,67 @@ def check_dcnv3_args(
     group: int,
     offset_scale: float,
     remove_center: bool,
+    flags: Dict[str, bool],
+) -> _Geometry:
+    """The checks of the hyper-parameters both operators share, and of the operator's own bool
+    ``flags`` (by name), against an already checked ``input``."""
+    kernel_h, kernel_w = _pair('kernel_size', kernel_size, 1)
+    stride_h, stride_w = _pair('stride', stride, 1)
+    pad_h, pad_w = _pair('padding', padding, 0)
+    dilation_h, dilation_w = _pair('dilation', dilation, 1)
+    _check_int('group', group, 1)
+    # `abs(x) < inf` rejects inf and nan and, unlike math.isfinite, traces with symbolic floats.
+    if (
+        isinstance(offset_scale, bool)
+        or not isinstance(offset_scale, (int, float))
+        or not abs(offset_scale) < float('inf')
+    ):
+        raise TypeError(f'offset_scale must be a finite float, got {offset_scale!r}')
+    for name, flag in {'remove_center': remove_center, **flags}.items():
+        if not isinstance(flag, (bool, int)) or flag not in (0, 1):
+            raise TypeError(f'{name} must be a bool, got {flag!r}')
+    if remove_center and (kernel_h % 2 == 0 or kernel_w % 2 == 0):
+        raise ValueError(
+            'remove_center requires an odd kernel_size (the centre point must exist), '
+            f'got kernel_size={kernel_size!r}'
+        )
+    num_points = kernel_h * kernel_w - int(remove_center)
+    if num_points < 1:
+        raise ValueError('remove_center with kernel_size 1 leaves no sampling point')
+
+    height, width, channels = input.shape[1:]
+    if channels % group != 0:
+        raise ValueError(f'input channels ({channels}) must be divisible by group ({group})')
+    out_h = dcnv3_output_size(height, kernel_h, stride_h, pad_h, dilation_h)
+    out_w = dcnv3_output_size(width, kernel_w, stride_w, pad_w, dilation_w)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f'input spatial size (H, W) = ({height}, {width}) is too small for kernel_size '
+            f'({kernel_h}, {kernel_w}), dilation ({dilation_h}, {dilation_w}) and padding '
+            f'({pad_h}, {pad_w}): the output would be ({out_h}, {out_w})'
+        )
+    axes = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w)
+    return _Geometry(
+        axes, num_points, out_h, out_w, channels // group, float(offset_scale), bool(remove_center)
+    )
+
+
+def check_dcnv3_args(
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    *,
     softmax_mask: bool,
     compiled: bool = False,
+    **hyper,
 ) -> DCNv3Params:
     """Validates the arguments of :func:`dcnv3` / :func:`dcnv3_reference`.
 
     Raises ``TypeError``/``ValueError`` naming the offending argument. Only shapes, dtypes,
     devices and Python numbers are inspected (never tensor values), so the checks trace
     under ``torch.compile(fullgraph=True)``. The arguments are those of :func:`dcnv3`, all
-    required here.
+    required here (``hyper``: kernel_size, stride, padding, dilation, group, offset_scale
+    and remove_center).
 
     Args:
         input (Tensor): (N, H, W, C), floating point.
@@ -208,75 +275,27 @@ def check_dcnv3_args(
     Returns:
         DCNv3Params: The hyper-parameters per axis, with ``group_channels = C // group``.
     """
-    _check_tensors(input, offset, mask, compiled)
-    kernel_h, kernel_w = _pair('kernel_size', kernel_size, 1)
-    stride_h, stride_w = _pair('stride', stride, 1)
-    pad_h, pad_w = _pair('padding', padding, 0)
-    dilation_h, dilation_w = _pair('dilation', dilation, 1)
-    _check_int('group', group, 1)
-    # `abs(x) < inf` rejects inf and nan and, unlike math.isfinite, traces with symbolic floats.
-    if (
-        isinstance(offset_scale, bool)
-        or not isinstance(offset_scale, (int, float))
-        or not abs(offset_scale) < float('inf')
-    ):
-        raise TypeError(f'offset_scale must be a finite float, got {offset_scale!r}')
-    for name, flag in (('remove_center', remove_center), ('softmax_mask', softmax_mask)):
-        if not isinstance(flag, (bool, int)) or flag not in (0, 1):
-            raise TypeError(f'{name} must be a bool, got {flag!r}')
-    if remove_center and (kernel_h % 2 == 0 or kernel_w % 2 == 0):
-        raise ValueError(
-            'remove_center requires an odd kernel_size (the centre point must exist), '
-            f'got kernel_size={kernel_size!r}'
-        )
-    num_points = kernel_h * kernel_w - int(remove_center)
-    if num_points < 1:
-        raise ValueError('remove_center with kernel_size 1 leaves no sampling point')
-    if compiled and softmax_mask and num_points > MAX_SOFTMAX_POINTS:
+    _check_tensors(input, {'offset': offset, 'mask': mask}, compiled, 'DCNv3')
+    geo = _check_geometry(input, flags={'softmax_mask': softmax_mask}, **hyper)
+    if compiled and softmax_mask and geo.num_points > MAX_SOFTMAX_POINTS:
         raise ValueError(
             f'softmax_mask=True supports at most {MAX_SOFTMAX_POINTS} sampling points '
-            f'per group in the compiled op, got {num_points}; apply the softmax to '
+            f'per group in the compiled op, got {geo.num_points}; apply the softmax to '
             'the mask before the op instead'
         )
-
-    batch, height, width, channels = input.shape
-    if channels % group != 0:
-        raise ValueError(f'input channels ({channels}) must be divisible by group ({group})')
-    out_h = dcnv3_output_size(height, kernel_h, stride_h, pad_h, dilation_h)
-    out_w = dcnv3_output_size(width, kernel_w, stride_w, pad_w, dilation_w)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f'input spatial size (H, W) = ({height}, {width}) is too small for kernel_size '
-            f'({kernel_h}, {kernel_w}), dilation ({dilation_h}, {dilation_w}) and padding '
-            f'({pad_h}, {pad_w}): the output would be ({out_h}, {out_w})'
-        )
+    out_shape = (input.shape[0], geo.out_h, geo.out_w)
+    group = hyper['group']
     _check_shape(
         'offset',
         offset,
-        (batch, out_h, out_w, group * num_points * 2),
+        (*out_shape, group * geo.num_points * 2),
         '(N, H_out, W_out, group * K * 2)',
     )
-    _check_shape(
-        'mask', mask, (batch, out_h, out_w, group * num_points), '(N, H_out, W_out, group * K)'
-    )
-    return DCNv3Params(
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        channels // group,
-        float(offset_scale),
-        bool(remove_center),
-        bool(softmax_mask),
-    )
+    _check_shape('mask', mask, (*out_shape, group * geo.num_points), '(N, H_out, W_out, group * K)')
+    return DCNv3Params(*geo.params(group), bool(softmax_mask))
 
 
-_OP_ARGS_DOC = """
+DCNV3_ARGS_DOC = """
     Args:
         input (Tensor): (N, H, W, C), floating point (the compiled op: float32, float64,
             float16 or bfloat16).
@@ -299,70 +318,20 @@ _OP_ARGS_DOC = """
 """
 
 
-def _keyword_op(
-    name: str, run: Callable[[Tensor, Tensor, Tensor, DCNv3Params], Tensor], compiled: bool
-) -> Callable[..., Tensor]:
-    """Gives an implementation of the DCNv3 core the operator's keyword signature and checks.
-
-    :func:`dcnv3` and :func:`~ops_dcnv3.dcnv3_reference` are made by this function, so they
-    share one signature (written once, below) and one validation.
-
-    Args:
-        name (str): Name of the operator function.
-        run (callable): ``run(input, offset, mask, params)`` computes the operator for
-            validated arguments; its docstring, with the argument list appended, becomes
-            the operator's.
-        compiled (bool): Validate with the compiled op's requirements
-            (see :func:`check_dcnv3_args`).
-
-    Returns:
-        callable: ``op(input, offset, mask, *, kernel_size=3, stride=1, padding=1,
-        dilation=1, group, offset_scale=1.0, remove_center=False, softmax_mask=False)``.
-    """
-
-    def op(
-        input: Tensor,
-        offset: Tensor,
-        mask: Tensor,
-        *,
-        kernel_size: IntPair = 3,
-        stride: IntPair = 1,
-        padding: IntPair = 1,
-        dilation: IntPair = 1,
-        group: int,
-        offset_scale: float = 1.0,
-        remove_center: bool = False,
-        softmax_mask: bool = False,
-    ) -> Tensor:
-        params = check_dcnv3_args(
-            input,
-            offset,
-            mask,
-            kernel_size=kernel_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            group=group,
-            offset_scale=offset_scale,
-            remove_center=remove_center,
-            softmax_mask=softmax_mask,
-            compiled=compiled,
-        )
-        return run(input, offset, mask, params)
-
-    # Named after the operator everywhere, down to the code object that Python's own argument
-    # errors ("dcnv3() missing 1 required keyword-only argument: 'group'") quote.
-    op.__code__ = op.__code__.replace(co_name=name)
-    if hasattr(op.__code__, 'co_qualname'):  # Python >= 3.11
-        op.__code__ = op.__code__.replace(co_qualname=name)
-    op.__name__ = op.__qualname__ = name
-    op.__module__ = run.__module__
-    op.__doc__ = run.__doc__.rstrip() + '\n' + _OP_ARGS_DOC
-    return op
-
-
-# The docstrings of the run functions become the operators' (with _OP_ARGS_DOC appended).
-def _dcnv3(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> Tensor:
+def dcnv3(
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    *,
+    kernel_size: IntPair = 3,
+    stride: IntPair = 1,
+    padding: IntPair = 1,
+    dilation: IntPair = 1,
+    group: int,
+    offset_scale: float = 1.0,
+    remove_center: bool = False,
+    softmax_mask: bool = False,
+) -> Tensor:
     """DCNv3 core operator (compiled kernels), differentiable in input, offset and mask.
 
     Tensors are channels-last: ``input`` (N, H, W, C) with C = group * group_channels;
@@ -375,50 +344,68 @@ def _dcnv3(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> 
     ``remove_center``. Point order is ``k = i_x*kernel_h + i_y``. See docs/dcnv3.md and
     :func:`ops_dcnv3.dcnv3_reference` for the exact definition.
     """
+    params = check_dcnv3_args(
+        input,
+        offset,
+        mask,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        group=group,
+        offset_scale=offset_scale,
+        remove_center=remove_center,
+        softmax_mask=softmax_mask,
+        compiled=True,
+    )
     return torch.ops.ops_dcnv3.dcnv3_forward(
         input.contiguous(), offset.contiguous(), mask.contiguous(), *params
     )
 
 
-dcnv3 = _keyword_op('dcnv3', _dcnv3, compiled=True)
+# The argument list is shared with dcnv3_reference (ops_dcnv3.reference).
+dcnv3.__doc__ = f'{dcnv3.__doc__.rstrip()}\n{DCNV3_ARGS_DOC}'
 
 
 # --- torch.library registration: fake kernels for tracing, autograd formula -----------------
 
 
-def _fake_forward(input, offset, mask, *params):
+def _fake_forward(input: Tensor, *params) -> Tensor:
+    """Output of the forward ops for ``input`` and the schema's hyper-parameters ``params``."""
     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = params[:8]
     out_h = dcnv3_output_size(input.shape[1], kernel_h, stride_h, pad_h, dilation_h)
     out_w = dcnv3_output_size(input.shape[2], kernel_w, stride_w, pad_w, dilation_w)
     return input.new_empty((input.shape[0], out_h, out_w, input.shape[3]))
 
 
-def _fake_backward(input, offset, mask, grad_output, *params):
-    # The kernels return fresh contiguous gradients.
-    return input.new_empty(input.shape), offset.new_empty(offset.shape), mask.new_empty(mask.shape)
+def _register_op(name: str, num_tensors: int) -> None:
+    """Fake kernels and autograd of ``ops_dcnv3::{name}_forward`` / ``{name}_backward``, whose
+    schemas take ``num_tensors`` differentiable tensors, then (backward: grad_output, then)
+    the hyper-parameters; the backward returns the tensors' gradients in order."""
+    backward_op = getattr(torch.ops.ops_dcnv3, f'{name}_backward')
 
+    def fake_forward(*args):
+        return _fake_forward(args[0], *args[num_tensors:])
 
-def _setup_context(ctx, inputs, output):
-    input, offset, mask = inputs[:3]
-    ctx.save_for_backward(input, offset, mask)
-    ctx.params = inputs[3:]
+    def fake_backward(*args):
+        # The kernels return fresh contiguous gradients.
+        return tuple(t.new_empty(t.shape) for t in args[:num_tensors])
 
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:num_tensors])
+        ctx.params = inputs[num_tensors:]
 
-def _backward(ctx, grad_output):
-    input, offset, mask = ctx.saved_tensors
-    grad_input, grad_offset, grad_mask = torch.ops.ops_dcnv3.dcnv3_backward(
-        input, offset, mask, grad_output.contiguous(), *ctx.params
-    )
-    return (grad_input, grad_offset, grad_mask) + (None,) * len(ctx.params)
+    def backward(ctx, grad_output):
+        grads = backward_op(*ctx.saved_tensors, grad_output.contiguous(), *ctx.params)
+        return (*grads, *(None,) * len(ctx.params))
 
-
-def _register() -> None:
-    torch.library.register_fake('ops_dcnv3::dcnv3_forward')(_fake_forward)
-    torch.library.register_fake('ops_dcnv3::dcnv3_backward')(_fake_backward)
+    torch.library.register_fake(f'ops_dcnv3::{name}_forward')(fake_forward)
+    torch.library.register_fake(f'ops_dcnv3::{name}_backward')(fake_backward)
     torch.library.register_autograd(
-        'ops_dcnv3::dcnv3_forward', _backward, setup_context=_setup_context
+        f'ops_dcnv3::{name}_forward', backward, setup_context=setup_context
     )
 
 
 if _C is not None:
-    _register()
+    _register_op('dcnv3', num_tensors=3)
+    _register_op('dcnv4', num_tensors=2)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .functional import DCNv3Params, _keyword_op
+from .functional import DCNV3_ARGS_DOC, DCNv3Params, IntPair, check_dcnv3_args
 
 __all__ = ['dcnv3_reference', 'sampling_points']
 
@@ -42,16 +42,7 @@ def sampling_points(
 
 
 def _dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3Params) -> Tensor:
-    """Reference DCNv3; same arguments and result as :func:`ops_dcnv3.dcnv3`.
-
-    For output pixel p, group g, point k the sampling location, in pixel indices of the
-    zero-padded input (pixel centres at integers), is
-    ``base(p) + (grid_k + offset[p, g, k]) * offset_scale`` with
-    ``base(p) = (dilation*(kernel-1))//2 + p*stride`` per axis, and
-    ``y[p, g, :] = sum_k mask[p, g, k] * bilinear(input_padded[:, :, g, :], location)``,
-    where with ``softmax_mask`` the mask is first replaced by its softmax over k. Any
-    floating dtype and device; no limit on the points of ``softmax_mask``.
-    """
+    """:func:`dcnv3_reference` for validated ``params`` (also the DCNv4 reference's core)."""
     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = params[:8]
     group, group_channels, offset_scale = params.group, params.group_channels, params.offset_scale
     out_h, out_w = offset.shape[1:3]  # checked against the output size
@@ -99,4 +90,44 @@ def _dcnv3_reference(input: Tensor, offset: Tensor, mask: Tensor, params: DCNv3P
     return output.to(input.dtype)
 
 
-dcnv3_reference = _keyword_op('dcnv3_reference', _dcnv3_reference, compiled=False)
+def dcnv3_reference(
+    input: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    *,
+    kernel_size: IntPair = 3,
+    stride: IntPair = 1,
+    padding: IntPair = 1,
+    dilation: IntPair = 1,
+    group: int,
+    offset_scale: float = 1.0,
+    remove_center: bool = False,
+    softmax_mask: bool = False,
+) -> Tensor:
+    """Reference DCNv3; same arguments and result as :func:`ops_dcnv3.dcnv3`.
+
+    For output pixel p, group g, point k the sampling location, in pixel indices of the
+    zero-padded input (pixel centres at integers), is
+    ``base(p) + (grid_k + offset[p, g, k]) * offset_scale`` with
+    ``base(p) = (dilation*(kernel-1))//2 + p*stride`` per axis, and
+    ``y[p, g, :] = sum_k mask[p, g, k] * bilinear(input_padded[:, :, g, :], location)``,
+    where with ``softmax_mask`` the mask is first replaced by its softmax over k. Any
+    floating dtype and device; no limit on the points of ``softmax_mask``.
+    """
+    params = check_dcnv3_args(
+        input,
+        offset,
+        mask,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        group=group,
+        offset_scale=offset_scale,
+        remove_center=remove_center,
+        softmax_mask=softmax_mask,
+    )
+    return _dcnv3_reference(input, offset, mask, params)
+
+
+dcnv3_reference.__doc__ = f'{dcnv3_reference.__doc__.rstrip()}\n{DCNV3_ARGS_DOC}'

@@ -1,4 +1,4 @@
-"""Random, well-formed DCNv3 problems, shared by the tests and the benchmark."""
+"""Random, well-formed DCNv3 / DCNv4 problems, shared by the tests and the benchmark."""
 
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -12,6 +12,8 @@ __all__ = [
     'DCNv3Config',
     'make_inputs',
     'forward_backward',
+    'run_with_grads',
+    'make_dcnv4_inputs',
     'max_relative_error',
     'randomise_parameters',
 ]
@@ -153,7 +155,19 @@ def forward_backward(
     Returns:
         tuple: ``(output, (grad_input, grad_offset, grad_mask), grad_output)``.
     """
-    leaves = [t.detach().requires_grad_() for t in (input, offset, mask)]
+    return run_with_grads(op, (input, offset, mask), config, grad_output)
+
+
+def run_with_grads(
+    op: Callable,
+    tensors: Tuple[Tensor, ...],
+    config: DCNv3Config,
+    grad_output: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tuple[Tensor, ...], Tensor]:
+    """:func:`forward_backward` for any op taking ``tensors`` positionally and
+    ``config.kwargs`` (``dcnv4`` with ``(input, offset_mask)``): output, the tensors'
+    gradients and the gradient of the output used."""
+    leaves = [t.detach().requires_grad_() for t in tensors]
     out = op(*leaves, **config.kwargs)
     if grad_output is None:
         generator = torch.Generator().manual_seed(1)
@@ -161,6 +175,36 @@ def forward_backward(
         grad_output = grad_output.to(device=out.device, dtype=out.dtype)
     grads = torch.autograd.grad(out, leaves, grad_output)
     return out, grads, grad_output
+
+
+def make_dcnv4_inputs(
+    config: DCNv3Config,
+    *size: int,
+    packed_channels: Optional[int] = None,
+    padding_value: float = 0.0,
+    **kwargs,
+) -> Tuple[Tensor, Tensor]:
+    """Random (input, offset_mask) for ``config`` in the official DCNv4 packing.
+
+    Offsets as :func:`make_inputs` draws them (``size`` = batch, height, width and the
+    ``kwargs``, dtype and device among them, are passed on to it); point weights uniform in
+    [-1, 1] (DCNv4 applies no softmax, so they are not normalised).
+
+    Args:
+        config (DCNv3Config): Hyper-parameters and group width of the problem.
+        packed_channels (int, optional): Last dimension of ``offset_mask`` (>= G*K*3);
+            ``None``: the official module's, rounded up to a multiple of 8. Defaults to None.
+        padding_value (float): Value of the padding entries (the op must ignore them).
+            Defaults to 0.0.
+    """
+    from .dcnv4_functional import pack_offset_mask
+
+    input, offset, mask = make_inputs(config, *size, **kwargs)
+    generator = torch.Generator().manual_seed(kwargs.get('seed', 0) + 7)
+    weights = torch.rand(mask.shape, generator=generator, dtype=torch.float64) * 2 - 1
+    offset_mask = pack_offset_mask(offset, weights.to(mask), config.group, packed_channels)
+    offset_mask[..., config.group * config.num_points * 3 :] = padding_value
+    return input, offset_mask
 
 
 def max_relative_error(value: Tensor, reference: Tensor) -> float:

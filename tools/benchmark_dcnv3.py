@@ -1,4 +1,4 @@
-"""Benchmark the compiled DCNv3 op against the pure-PyTorch reference, side by side.
+"""Benchmark the compiled DCNv3 op against the pure-PyTorch reference, and DCNv4 beside it.
 
 Shapes are the InternImage-T stages at 224x224 input (batch from ``--batch``) and a
 detection-size stage-1 map (batch 2). For each shape, dtype and thread count it prints
@@ -13,6 +13,10 @@ forward+backward at least 20x faster than the reference on every shape, the stag
 at 50% or more of the copy bandwidth (at batch 64), and float16/bfloat16 forwards no slower
 than float32 (needs float32 and a half type in the same run).
 
+``--dcnv4`` adds a table of the DCNv4 op (packed offset+weight tensor, no softmax) beside
+DCNv3 as InternImage runs it (mask logits, softmax fused in the kernels) on the same shapes,
+threads and dtypes; fwd+bwd includes all parameter gradients.
+
 ``--softmax-fusion`` adds a table of the op fed mask logits with ``softmax_mask=True`` (the
 kernels apply the softmax) against torch.softmax followed by the op, as the DCNv3 module
 did before the fusion; fwd+bwd includes the gradient of the logits.
@@ -25,6 +29,7 @@ Examples::
     python tools/benchmark_dcnv3.py --device cuda --dtype float16
     python tools/benchmark_dcnv3.py --shapes s1,det --threads 1,2 --batch 8
     python tools/benchmark_dcnv3.py --softmax-fusion --shapes s1 --threads 2
+    python tools/benchmark_dcnv3.py --dcnv4 --shapes s1 --threads 1,2   # DCNv4 vs DCNv3
 """
 
 import argparse
@@ -41,7 +46,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ops_dcnv3 import dcnv3, dcnv3_reference  # noqa: E402
+from ops_dcnv3 import dcnv3, dcnv3_reference, dcnv4, pack_offset_mask  # noqa: E402
 from ops_dcnv3.testing import DCNv3Config, make_inputs  # noqa: E402
 
 
@@ -181,13 +186,12 @@ def compulsory_bytes(
 def bench_op(
     op: Callable, inputs, cfg: DCNv3Config, device: str, args: argparse.Namespace
 ) -> Dict[str, float]:
-    input, offset, mask = inputs
     leaves = [t.detach().clone().requires_grad_() for t in inputs]
-    grad_output = torch.randn_like(op(input, offset, mask, **cfg.kwargs))
+    grad_output = torch.randn_like(op(*inputs, **cfg.kwargs))
 
     def forward():
         with torch.no_grad():
-            op(input, offset, mask, **cfg.kwargs)
+            op(*inputs, **cfg.kwargs)
 
     def clear_grads():
         for leaf in leaves:
@@ -233,41 +237,29 @@ def run(args: argparse.Namespace) -> List[Dict]:
     for line in goal_report(results, device):
         print(line)
     if args.softmax_fusion:
-        print(
-            f'\n# fused softmax ({device}): mask logits in, softmax_mask=True vs torch.softmax '
-            'then the op'
+        print_comparison(
+            f'fused softmax ({device}): mask logits in, softmax_mask=True vs torch.softmax '
+            'then the op',
+            ('separate', 'fused'),
+            softmax_fusion_ops,
+            threads,
+            args,
         )
-        print(' | '.join(SOFTMAX_HEADER))
-        print('-|-'.join('-' * len(h) for h in SOFTMAX_HEADER))
-        for n_threads in threads:
-            if n_threads is not None:
-                torch.set_num_threads(n_threads)
-            for name in args.shapes:
-                for dtype_name in args.dtype:
-                    print(
-                        softmax_fusion_row(SHAPES[name], dtype_name, n_threads, device, args),
-                        flush=True,
-                    )
+    if args.dcnv4:
+        print_comparison(
+            f'DCNv4 vs DCNv3 ({device}): DCNv3 with its softmax fused (as InternImage runs '
+            'it), DCNv4 on the packed offset_mask',
+            ('dcnv3', 'dcnv4'),
+            dcnv4_ops,
+            threads,
+            args,
+        )
     return results
 
 
-SOFTMAX_HEADER = [
-    'shape',
-    'dtype',
-    'threads',
-    'separate fwd ms',
-    'fused fwd ms',
-    'speed-up',
-    'separate f+b ms',
-    'fused f+b ms',
-    'speed-up',
-]
-
-
-def softmax_fusion_row(
-    shape: Shape, dtype_name: str, n_threads: Optional[int], device: str, args: argparse.Namespace
-) -> str:
-    batch, cfg, (input, offset, mask) = shape_inputs(shape, DTYPES[dtype_name], device, args)
+def softmax_fusion_ops(cfg: DCNv3Config, inputs: Tuple[torch.Tensor, ...]):
+    """(op, tensors) of torch.softmax then the op, and of the op's fused softmax."""
+    input, offset, mask = inputs
     logits = torch.log(mask)
 
     def separate(input, offset, logits, **kwargs):
@@ -277,24 +269,50 @@ def softmax_fusion_row(
     def fused(input, offset, logits, **kwargs):
         return dcnv3(input, offset, logits, **kwargs, softmax_mask=True)
 
-    times = {
-        name: bench_op(op, (input, offset, logits), cfg, device, args)
-        for name, op in (('separate', separate), ('fused', fused))
-    }
-    sep, fus = times['separate'], times['fused']
-    return ' | '.join(
-        [
-            shape.describe(batch),
-            dtype_name,
-            str(n_threads or '-'),
-            f'{sep["fwd"]:.3f}',
-            f'{fus["fwd"]:.3f}',
-            f'{sep["fwd"] / fus["fwd"]:.2f}x',
-            f'{sep["fwd_bwd"]:.3f}',
-            f'{fus["fwd_bwd"]:.3f}',
-            f'{sep["fwd_bwd"] / fus["fwd_bwd"]:.2f}x',
-        ]
-    )
+    return (separate, (input, offset, logits)), (fused, (input, offset, logits))
+
+
+def dcnv4_ops(cfg: DCNv3Config, inputs: Tuple[torch.Tensor, ...]):
+    """(op, tensors) of DCNv3 on mask logits with the fused softmax, and of DCNv4 on the
+    same offsets and weights packed as the official module lays them out."""
+    input, offset, mask = inputs
+    logits = torch.log(mask)
+
+    def dcnv3_fused(input, offset, logits, **kwargs):
+        return dcnv3(input, offset, logits, **kwargs, softmax_mask=True)
+
+    offset_mask = pack_offset_mask(offset, mask, cfg.group)
+    return (dcnv3_fused, (input, offset, logits)), (dcnv4, (input, offset_mask))
+
+
+def print_comparison(
+    title: str, names: Tuple[str, str], make_ops: Callable, threads, args: argparse.Namespace
+) -> None:
+    """A table of two implementations (``make_ops(cfg, inputs)`` gives their (op, tensors))
+    on every shape, dtype and thread count: medians and the second's speed-up."""
+    first, second = names
+    header = ['shape', 'dtype', 'threads', f'{first} fwd ms', f'{second} fwd ms', 'speed-up']
+    header += [f'{first} f+b ms', f'{second} f+b ms', 'speed-up']
+    print(f'\n# {title}')
+    print(' | '.join(header))
+    print('-|-'.join('-' * len(h) for h in header))
+    for n_threads in threads:
+        if n_threads is not None:
+            torch.set_num_threads(n_threads)
+        for name in args.shapes:
+            for dtype_name in args.dtype:
+                batch, cfg, inputs = shape_inputs(
+                    SHAPES[name], DTYPES[dtype_name], args.device, args
+                )
+                times = [
+                    bench_op(op, tensors, cfg, args.device, args)
+                    for op, tensors in make_ops(cfg, inputs)
+                ]
+                cells = [SHAPES[name].describe(batch), dtype_name, str(n_threads or '-')]
+                for key in ('fwd', 'fwd_bwd'):
+                    old, new = times[0][key], times[1][key]
+                    cells += [f'{old:.3f}', f'{new:.3f}', f'{old / new:.2f}x']
+                print(' | '.join(cells), flush=True)
 
 
 def shape_inputs(
@@ -451,6 +469,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--softmax-fusion',
         action='store_true',
         help='also time the fused mask softmax against a separate one',
+    )
+    parser.add_argument(
+        '--dcnv4',
+        action='store_true',
+        help='also time the DCNv4 op beside DCNv3 (fused softmax) on the same shapes',
     )
     parser.add_argument(
         '--quick',

@@ -1,9 +1,11 @@
-"""Whole-model throughput: InternImage-T next to a dense baseline (torchvision ConvNeXt-T).
+"""Whole-model throughput: InternImage-T and FlashInternImage-T next to a dense baseline
+(torchvision ConvNeXt-T).
 
-Both models are measured in one run, on the same device, input size, batch and precision.
+The models are measured in one run, on the same device, input size, batch and precision.
 The table gives inference images/s and training-step time (forward, cross-entropy, backward,
-AdamW step) for each model, plus the InternImage / ConvNeXt ratio. Training uses
-``--train-batch`` (on CUDA 128 by default, the per-GPU batch of the shipped config); a
+AdamW step) for each model, then the ratios of each InternImage to ConvNeXt and of
+FlashInternImage to InternImage (throughput ratio > 1 and step-time ratio < 1: faster).
+Training uses ``--train-batch`` (on CUDA 128 by default, the per-GPU batch of the shipped config); a
 measurement that runs out of GPU memory is reported as such and the run goes on.
 
     python tools/benchmark_model.py --device cuda --batch 256 --dtype float16
@@ -28,6 +30,9 @@ sys.path.insert(0, ROOT)
 DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 # The model users train: the shipped classification config, built by mmpretrain.
 INTERNIMAGE_T_CONFIG = osp.join(ROOT, 'configs', 'classification', 'internimage-t_8xb128_in1k.py')
+FLASH_INTERNIMAGE_T_CONFIG = osp.join(
+    ROOT, 'configs', 'classification', 'flash-internimage-t_8xb128_in1k.py'
+)
 
 
 class TensorForward(nn.Module):
@@ -49,13 +54,17 @@ def build_models(num_classes: int) -> Dict[str, nn.Module]:
 
     import internimage  # noqa: F401  registers the backbone and its head
 
-    cfg = Config.fromfile(INTERNIMAGE_T_CONFIG)
-    cfg.model.head.num_classes = num_classes
     init_default_scope('mmpretrain')
-    return {
-        'InternImage-T': TensorForward(MODELS.build(cfg.model)),
-        'ConvNeXt-T (torchvision)': convnext_tiny(num_classes=num_classes),
-    }
+    models = {}
+    for label, path in (
+        ('InternImage-T', INTERNIMAGE_T_CONFIG),
+        ('FlashInternImage-T', FLASH_INTERNIMAGE_T_CONFIG),
+    ):
+        cfg = Config.fromfile(path)
+        cfg.model.head.num_classes = num_classes
+        models[label] = TensorForward(MODELS.build(cfg.model))
+    models['ConvNeXt-T (torchvision)'] = convnext_tiny(num_classes=num_classes)
+    return models
 
 
 def measure(step: Callable[[], None], device: torch.device, warmup: int, iters: int) -> float:
@@ -204,12 +213,19 @@ def main(argv=None) -> None:
         if device.type == 'cuda':
             row += f' | {r["peak_mem_gib"]:>8.2f}'
         print(row)
-    ours, dense = results.values()
-    print(
-        f'InternImage-T / ConvNeXt-T: inference throughput '
-        f'{ratio(ours["images_per_s"], dense["images_per_s"])}, training step time '
-        f'{ratio(ours["train_step_ms"], dense["train_step_ms"])}'
-    )
+    dense = results['ConvNeXt-T (torchvision)']
+    for first, second in (
+        ('InternImage-T', 'ConvNeXt-T'),
+        ('FlashInternImage-T', 'ConvNeXt-T'),
+        ('FlashInternImage-T', 'InternImage-T'),
+    ):
+        a = results[first]
+        b = dense if second == 'ConvNeXt-T' else results[second]
+        print(
+            f'{first} / {second}: inference throughput '
+            f'{ratio(a["images_per_s"], b["images_per_s"])}, training step time '
+            f'{ratio(a["train_step_ms"], b["train_step_ms"])}'
+        )
 
 
 if __name__ == '__main__':

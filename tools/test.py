@@ -33,7 +33,10 @@ def main(argv=None) -> None:
     cfg.load_from = args.checkpoint
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
-    apis.build_runner(cfg).test()
+    runner = apis.build_runner(cfg)
+    runner.test()
+    del runner  # frees the model wrapper, which holds the process group
+    apis.teardown_distributed()
 
 
 if __name__ == '__main__':

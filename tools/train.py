@@ -36,7 +36,10 @@ def main(argv=None) -> None:
     if args.amp:
         apis.enable_amp(cfg)
     apis.enable_resume(cfg, args.resume)
-    apis.build_runner(cfg).train()
+    runner = apis.build_runner(cfg)
+    runner.train()
+    del runner  # frees the model wrapper, which holds the process group
+    apis.teardown_distributed()
 
 
 if __name__ == '__main__':

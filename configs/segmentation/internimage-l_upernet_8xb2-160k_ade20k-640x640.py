@@ -1,6 +1,7 @@
 # UperNet + InternImage-L (ImageNet-22K pre-trained) on ADE20K, 640x640 crops,
 # 160k iterations. Official recipe: the T recipe with AdamW lr 2e-5, layer
-# decay 0.94 over 37 layers, drop path 0.4, offset scale 2.0.
+# decay 0.94 over 37 layers, drop path 0.4, offset scale 2.0, gradient clipping at
+# max norm 0.1.
 # Target (official, single scale): mIoU 53.9.
 _base_ = './internimage-t_upernet_8xb2-160k_ade20k-512x512.py'
 
@@ -44,4 +45,5 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     optimizer=dict(lr=2e-5),
     paramwise_cfg=dict(layer_decay_rate=0.94),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
 )

@@ -7,14 +7,25 @@ only differ from upstream ones in being task-agnostic.
 """
 
 import argparse
+import datetime
+import gc
+import logging
 import os
 import os.path as osp
-from typing import Optional
+import zipfile
+from typing import Any, List, Optional
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
+from torch.distributed.fsdp import FullyShardedDataParallel
+from torch.nn.parallel import DistributedDataParallel
+
+from ..engine import RandomStateHook
 
 __all__ = [
     'TASK_SCOPES',
@@ -22,11 +33,20 @@ __all__ = [
     'add_common_args',
     'load_config',
     'task_scope',
+    'add_random_state_hook',
     'enable_amp',
     'enable_resume',
     'enable_show_dir',
+    'check_checkpoint_file',
+    'check_fsdp_optimizer',
+    'replace_sync_bn',
+    'setup_distributed',
+    'teardown_distributed',
     'build_runner',
 ]
+
+#: SyncBN norm types: torch's SyncBatchNorm ('SyncBN') and mmcv's CUDA op ('MMSyncBN').
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN')
 
 #: default_scope -> task name, for messages.
 TASK_SCOPES = {
@@ -94,11 +114,21 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     task_scope(cfg)  # fail early on a config for another stack
     cfg.launcher = args.launcher
+    add_random_state_hook(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def add_random_state_hook(cfg: Config) -> None:
+    """Add :class:`~internimage.engine.RandomStateHook` to ``custom_hooks`` (once), so
+    that checkpoints carry the random generators and ``--resume`` continues them."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(hook.get('type') in ('RandomStateHook', RandomStateHook) for hook in hooks):
+        hooks.append(dict(type='RandomStateHook'))
+    cfg.custom_hooks = hooks
 
 
 def enable_amp(cfg: Config) -> None:
@@ -119,12 +149,49 @@ def enable_amp(cfg: Config) -> None:
     wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
+    """Raise a ``ValueError`` naming ``path`` unless it is a complete torch checkpoint.
+
+    ``torch.save`` writes a zip archive: a file cut short by a crash loses the
+    central directory at its end, and flipped bytes break a member's CRC. Both are
+    caught here, before the Runner starts, because torch's own error on such a file
+    does not say which file it was.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_member = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(
+            f'{what} {path} is not a readable torch checkpoint (truncated or corrupted?): {error}'
+        ) from error
+    if bad_member is not None:
+        raise ValueError(f'{what} {path} is corrupted: CRC mismatch in member {bad_member!r}')
+
+
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:
-    """``--resume`` (latest checkpoint in work dir) or ``--resume PATH``."""
+    """``--resume`` (latest checkpoint in work dir) or ``--resume PATH``.
+
+    The checkpoint to resume from is resolved and checked here: a truncated or
+    corrupted file raises an error naming it instead of failing deep in the Runner.
+    ``--resume`` without a path and no checkpoint in the work dir starts from scratch,
+    as mmengine does (the first launch of an auto-resuming job).
+    """
     if resume is None:
         return
-    if resume != 'auto' and not osp.isfile(resume):
-        raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+    if resume == 'auto':
+        work_dir = cfg.get('work_dir')
+        latest = find_latest_checkpoint(work_dir) if work_dir and osp.isdir(work_dir) else None
+        if latest is None:
+            print_log(
+                f'--resume: no checkpoint in {work_dir}, training from scratch',
+                logger='current',
+            )
+        else:
+            check_checkpoint_file(latest, 'latest checkpoint (--resume)')
+    else:
+        check_checkpoint_file(resume, '--resume checkpoint')
     cfg.resume = True
     cfg.load_from = None if resume == 'auto' else resume
 
@@ -157,8 +224,170 @@ def enable_show_dir(cfg: Config, show_dir: str) -> None:
         hook.out_dir = show_dir
 
 
+def replace_sync_bn(node: Any, path: str = 'model') -> List[str]:
+    """Turn every ``norm_cfg`` of a SyncBN type under ``node`` into plain ``BN``, in place.
+
+    torch's SyncBatchNorm refuses CPU tensors and mmcv's is a CUDA op, so a CPU
+    (gloo) run computes batch statistics per process instead. Returns the config
+    paths changed, for the log.
+    """
+    changed = []
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            changed.append(path)
+        for key, value in node.items():
+            changed += replace_sync_bn(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            changed += replace_sync_bn(value, f'{path}[{index}]')
+    return changed
+
+
+#: mmengine strategies that wrap the model, and the wrapper each uses by default.
+STRATEGY_WRAPPERS = {
+    'DDPStrategy': 'MMDistributedDataParallel',
+    'FSDPStrategy': 'MMFullyShardedDataParallel',
+}
+
+
+def _cpu_wrapper_cfg(wrapper: Optional[dict], default_type: str, cfg: Config) -> dict:
+    """A model wrapper config that keeps the (CPU) module off CUDA.
+
+    mmengine passes ``device_ids=[LOCAL_RANK]`` to DDP wrappers and
+    ``device_id=LOCAL_RANK`` to FSDP wrappers as defaults, which name CUDA device
+    LOCAL_RANK. DDP keeps a CPU module where it is with ``device_ids=None``; FSDP needs
+    ``device_id='cpu'`` (with ``None`` it looks for an accelerator and raises).
+    """
+    if wrapper is None:
+        wrapper = ConfigDict(type=default_type)
+        if default_type == 'MMDistributedDataParallel':
+            # What the Runner's own default DDP wrapper uses.
+            wrapper.update(
+                broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters', False),
+            )
+    wrapper.setdefault('type', default_type)
+    wrapper_type = MODEL_WRAPPERS.get(wrapper['type'])
+    if wrapper_type is None:
+        raise KeyError(f'model wrapper type {wrapper["type"]!r} is not registered')
+    if issubclass(wrapper_type, DistributedDataParallel):
+        wrapper['device_ids'] = None
+    elif issubclass(wrapper_type, FullyShardedDataParallel):
+        wrapper['device_id'] = 'cpu'
+    return wrapper
+
+
+def check_fsdp_optimizer(cfg: Config) -> None:
+    """Refuse parameter-wise settings that FSDP would silently break.
+
+    FSDP builds the optimizer after sharding: every parameter it sees is a 1-D shard,
+    so rules keyed on ``param.ndim`` (mmengine's ``flat_decay_mult``, and the
+    InternImage layer-decay constructor's no-decay rule) would take weight decay off
+    every weight. Raise instead; the FSDP configs use name/module-type rules.
+    """
+    strategy = cfg.get('strategy') if cfg.get('runner_type') == 'FlexibleRunner' else None
+    if strategy is None or strategy.get('type') != 'FSDPStrategy':
+        return
+    wrapper = cfg.get('optim_wrapper', {})
+    problems = []
+    constructor = wrapper.get('constructor')
+    if constructor in _LAYER_DECAY_CONSTRUCTORS:
+        problems.append(f'optim_wrapper.constructor={constructor}')
+    if (wrapper.get('paramwise_cfg') or {}).get('flat_decay_mult') is not None:
+        problems.append('optim_wrapper.paramwise_cfg.flat_decay_mult')
+    if problems:
+        raise ValueError(
+            f'FSDPStrategy shards parameters into 1-D pieces before the optimizer is built, '
+            f'so {" and ".join(problems)} would treat every weight as a 1-D (no-decay) '
+            'parameter; use norm_decay_mult / bias_decay_mult / custom_keys instead '
+            '(see configs/classification/internimage-h_fsdp-cp_in1k-640px.py)'
+        )
+
+
+# Their rules (no decay by ndim, lr by layer) need whole parameters.
+_LAYER_DECAY_CONSTRUCTORS = (
+    'InternImageLayerDecayOptimizerConstructor',
+    'InternImageClsLayerDecayOptimizerConstructor',
+)
+
+
+def setup_distributed(cfg: Config) -> str:
+    """Start the process group of a launched (torchrun) run; returns its backend.
+
+    With CUDA this leaves everything to mmengine (``init_dist``, nccl by default).
+    Without CUDA, mmengine's ``init_dist`` would call ``torch.cuda.set_device``,
+    so the gloo process group is started here from torchrun's ``env://`` variables
+    (the Runner skips its own initialisation when one exists), the model is wrapped
+    without CUDA device ids, and SyncBN layers become BN (see :func:`replace_sync_bn`).
+    The config file itself needs no change.
+    """
+    check_fsdp_optimizer(cfg)
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none':
+        return 'none'
+    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg', {})
+    if torch.cuda.is_available():
+        return dist_cfg.get('backend', 'nccl')
+    if launcher != 'pytorch':
+        raise ValueError(
+            f'--launcher {launcher} needs CUDA; without a GPU launch with torchrun '
+            '(tools/dist_train.sh / dist_test.sh, i.e. --launcher pytorch)'
+        )
+    if cfg.get('sync_bn') is not None:
+        raise ValueError(
+            f'sync_bn={cfg.sync_bn!r} converts BN to SyncBN, which needs CUDA; '
+            'unset it (--cfg-options sync_bn=None) for CPU runs'
+        )
+    torchrun_vars = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+    missing = [name for name in torchrun_vars if name not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f"--launcher pytorch expects torchrun's environment, missing {missing}: "
+            'start the tool with tools/dist_train.sh or python -m torch.distributed.run'
+        )
+    if not torch_dist.is_initialized():
+        timeout = datetime.timedelta(seconds=dist_cfg.get('timeout', 1800))
+        torch_dist.init_process_group(backend='gloo', init_method='env://', timeout=timeout)
+    backend = torch_dist.get_backend()
+    strategy = cfg.get('strategy') if cfg.get('runner_type') == 'FlexibleRunner' else None
+    if strategy is None:
+        default_type = 'MMDistributedDataParallel'
+        cfg.model_wrapper_cfg = _cpu_wrapper_cfg(cfg.get('model_wrapper_cfg'), default_type, cfg)
+    elif strategy.get('type') in STRATEGY_WRAPPERS:
+        default_type = STRATEGY_WRAPPERS[strategy['type']]
+        strategy.model_wrapper = _cpu_wrapper_cfg(strategy.get('model_wrapper'), default_type, cfg)
+    changed = replace_sync_bn(cfg.model)
+    if changed and torch_dist.get_rank() == 0:
+        print_log(
+            f'{backend} (CPU) run: SyncBN -> BN (per-process batch statistics) at '
+            + ', '.join(changed),
+            logger='current',
+            level=logging.WARNING,
+        )
+    return backend
+
+
+def teardown_distributed() -> None:
+    """End the process group, if any, once the Runner is done (call it after dropping
+    the last reference to the Runner).
+
+    mmengine leaves it open. A gloo group that is only freed at interpreter exit can
+    abort its process after the work is done ("terminate called without an active
+    exception", SIGABRT from torchrun): the DDP/FSDP wrapper keeps it alive past
+    ``destroy_process_group``, so the Runner's reference cycles are collected first.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+        gc.collect()
+
+
 def build_runner(cfg: Config) -> Runner:
-    """The config's runner (``runner_type`` if given, else mmengine's)."""
+    """The config's runner (``runner_type`` if given, else mmengine's), after starting
+    the process group of a distributed launch (:func:`setup_distributed`)."""
+    setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

@@ -1,9 +1,10 @@
 from .heads import AttentionPooling, InternImageAttnPoolClsHead, InternImageClsHead
-from .internimage import InternImage, layer_id_of_param
+from .internimage import FlashInternImage, InternImage, layer_id_of_param
 from .model_index import register_model_index
 
 __all__ = [
     'InternImage',
+    'FlashInternImage',
     'layer_id_of_param',
     'InternImageClsHead',
     'InternImageAttnPoolClsHead',

@@ -1,4 +1,5 @@
-"""InternImage backbone (CVPR 2023): a CNN whose token mixer is the DCNv3 deformable conv.
+"""InternImage backbone (CVPR 2023): a CNN whose token mixer is the DCNv3 deformable conv,
+and FlashInternImage (CVPR 2024), the same network with the DCNv4 token mixer.
 
 One file holds the variant table, the stem, the block, the stage, the downsampling layer and
 the backbone. Submodule names follow the released checkpoints (``patch_embed.conv1``,
@@ -19,12 +20,13 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from ops_dcnv3 import DCNv3, build_act_layer, build_layout_norm
+from ops_dcnv3 import DCNv3, DCNv4, build_act_layer, build_layout_norm
 
 from ..checkpoint import load_backbone_checkpoint
 
 __all__ = [
     'InternImage',
+    'FlashInternImage',
     'InternImageLayer',
     'InternImageStage',
     'StemLayer',
@@ -45,7 +47,13 @@ _DEFAULT_ARCH = {
     'center_feature_scale': False,  # DCNv3 centre feature scale (H, G)
     'remove_center': False,  # DCNv3 without the centre sampling point
     'mlp_ratio': 4.0,  # MLP hidden width / channels
+    # The token mixer and the biases that differ between the InternImage (DCNv3) and the
+    # FlashInternImage (DCNv4) releases; FlashInternImage.default_arch overrides them.
+    'core_op': 'DCNv3',
+    'dcn_output_bias': True,
+    'mlp_fc2_bias': True,
 }
+_CORE_OPS = {'DCNv3': DCNv3, 'DCNv4': DCNv4}
 # Settings the released variants share (see docs/architecture.md for the whole table).
 _SCALED_POST_NORM = dict(layer_scale=1e-5, post_norm=True)  # S, B, L, XL
 _L_XL = dict(_SCALED_POST_NORM, offset_scale=2.0)
@@ -110,15 +118,22 @@ class MLPLayer(nn.Module):
         hidden_features (int): Hidden features.
         act_layer (str): Activation. Defaults to ``'GELU'``.
         drop (float): Dropout after each linear. Defaults to 0.
+        fc2_bias (bool): Bias of the second linear (FlashInternImage T/S/B have none).
+            Defaults to True.
     """
 
     def __init__(
-        self, in_features: int, hidden_features: int, act_layer: str = 'GELU', drop: float = 0.0
+        self,
+        in_features: int,
+        hidden_features: int,
+        act_layer: str = 'GELU',
+        drop: float = 0.0,
+        fc2_bias: bool = True,
     ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden_features)
         self.act = build_act_layer(act_layer)
-        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.fc2 = nn.Linear(hidden_features, in_features, bias=fc2_bias)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +141,8 @@ class MLPLayer(nn.Module):
 
 
 class InternImageLayer(nn.Module):
-    """One InternImage block: a DCNv3 token mixer and an MLP, each in a residual branch.
+    """One InternImage block: a deformable token mixer (DCNv3, or DCNv4 for
+    FlashInternImage) and an MLP, each in a residual branch.
 
     Branch ``f`` (DCNv3 or MLP) with its norm ``n`` is, by variant:
     pre-norm ``x + dp(g * f(n(x)))``; post-norm ``x + dp(g * n(f(x)))``; res-post-norm
@@ -149,7 +165,14 @@ class InternImageLayer(nn.Module):
         remove_center (bool): DCNv3 without the centre point. Defaults to False.
         with_cp (bool): Recompute the block in backward (gradient checkpointing) to save
             memory. Defaults to False.
-        use_reference (bool): Use the pure-PyTorch DCNv3 op. Defaults to False.
+        use_reference (bool): Use the pure-PyTorch op. Defaults to False.
+        core_op (str): Token mixer, ``'DCNv3'`` or ``'DCNv4'``. DCNv4 is built as the
+            official FlashInternImage builds it: from channels, groups, offset_scale,
+            dw_kernel_size and dcn_output_bias (act_layer, norm_layer and
+            center_feature_scale concern DCNv3 only). Defaults to ``'DCNv3'``.
+        dcn_output_bias (bool): Bias of the mixer's output projection (DCNv4 only; DCNv3
+            always has one). Defaults to True.
+        mlp_fc2_bias (bool): Bias of the MLP's second linear. Defaults to True.
     """
 
     def __init__(
@@ -169,31 +192,42 @@ class InternImageLayer(nn.Module):
         remove_center: bool = False,
         with_cp: bool = False,
         use_reference: bool = False,
+        core_op: str = 'DCNv3',
+        dcn_output_bias: bool = True,
+        mlp_fc2_bias: bool = True,
     ) -> None:
         super().__init__()
         if post_norm and res_post_norm:
             raise ValueError('post_norm and res_post_norm are exclusive; got both True')
+        if core_op not in _CORE_OPS:
+            raise ValueError(f'core_op must be one of {sorted(_CORE_OPS)}, got {core_op!r}')
         self.post_norm = post_norm
         self.with_cp = with_cp
         self.norm1 = build_layout_norm(channels, 'LN')
-        self.dcn = DCNv3(
+        mixer = dict(
             channels=channels,
-            kernel_size=3,
-            dw_kernel_size=dw_kernel_size,
-            stride=1,
-            pad=1,
-            dilation=1,
             group=groups,
             offset_scale=offset_scale,
-            act_layer=act_layer,
-            norm_layer=norm_layer,
-            center_feature_scale=center_feature_scale,
+            dw_kernel_size=dw_kernel_size,
             remove_center=remove_center,
             use_reference=use_reference,
         )
+        if core_op == 'DCNv3':
+            if not dcn_output_bias:
+                raise ValueError("dcn_output_bias=False needs core_op='DCNv4'")
+            mixer.update(
+                act_layer=act_layer,
+                norm_layer=norm_layer,
+                center_feature_scale=center_feature_scale,
+            )
+        else:
+            mixer.update(output_bias=dcn_output_bias)
+        self.dcn = _CORE_OPS[core_op](**mixer)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = build_layout_norm(channels, 'LN')
-        self.mlp = MLPLayer(channels, int(channels * mlp_ratio), act_layer=act_layer)
+        self.mlp = MLPLayer(
+            channels, int(channels * mlp_ratio), act_layer=act_layer, fc2_bias=mlp_fc2_bias
+        )
         self.layer_scale = layer_scale
         if layer_scale is not None:
             self.gamma1 = nn.Parameter(torch.full((channels,), float(layer_scale)))
@@ -262,7 +296,7 @@ class InternImageStage(nn.Module):
             (``post_norms.k`` after block ``post_norm_block_ids[k]``). Defaults to None.
         **block_kwargs: Passed to every :class:`InternImageLayer` (mlp_ratio, act_layer,
             norm_layer, res_post_norm, layer_scale, offset_scale, dw_kernel_size,
-            remove_center, with_cp, use_reference).
+            remove_center, with_cp, use_reference, core_op, dcn_output_bias, mlp_fc2_bias).
     """
 
     def __init__(
@@ -322,26 +356,23 @@ class InternImageStage(nn.Module):
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
-def layer_id_of_param(
-    param_name: str,
-    depths: Sequence[int],
-    prefix: str = 'backbone.',
-    post_norm_block_ids: Optional[Dict[int, Sequence[int]]] = None,
-) -> int:
-    """Layer id of a parameter for layer-wise lr decay, as the official recipes number them.
+def layer_id_of_param(param_name: str, depths: Sequence[int], prefix: str = 'backbone.') -> int:
+    """Layer id of a parameter for layer-wise lr decay, numbered as the official constructor.
 
-    Stem: 0; block ``b`` of stage ``s``: ``b + 1 + sum(depths[:s])``; stage ``s``'s closing
-    norm and downsampling: ``1 + sum(depths[:s + 1])``; anything else, including all
-    parameters outside the backbone (name not starting with ``prefix``): ``sum(depths) + 1``.
-    An extra post-norm ``levels.s.post_norms.k`` (H/G) goes with the block it follows,
-    ``post_norm_block_ids[s][k]``.
+    Stem: 0. ``levels.s.<part>.k.*`` (a block, or H/G's extra post-norm ``post_norms.k``):
+    ``k + 1 + sum(depths[:s])``. The closing norm and downsampling of stage ``s``:
+    ``1 + sum(depths[:min(s, 2) + 1])``: the official rule gives the last stage's closing
+    norm the id of the stage before (``1 + d0 + d1 + d2``), not ``sum(depths) + 1``. Anything else,
+    including every parameter outside the backbone (name not starting with ``prefix``):
+    ``sum(depths) + 1``.
 
     Args:
         param_name (str): Parameter name in the model being optimised.
         depths (Sequence[int]): Blocks per stage.
         prefix (str): Name prefix of the backbone's parameters. Defaults to ``'backbone.'``.
-        post_norm_block_ids (dict, optional): Stage index -> ids of the blocks followed by
-            an extra post-norm. Required only when such parameters occur. Defaults to None.
+
+    Returns:
+        int: the layer id, ``0 .. sum(depths) + 1``.
     """
     num_blocks = sum(depths)
     if not param_name.startswith(prefix):
@@ -351,18 +382,10 @@ def layer_id_of_param(
         return 0
     if parts[0] == 'levels' and len(parts) > 3:
         stage = int(parts[1])
-        if parts[2] == 'blocks':
-            return int(parts[3]) + 1 + sum(depths[:stage])
-        if parts[2] == 'post_norms':
-            block_ids = (post_norm_block_ids or {}).get(stage)
-            if block_ids is None:
-                raise ValueError(
-                    f'{param_name!r} is an extra post-norm of stage {stage}: pass '
-                    'post_norm_block_ids to place it'
-                )
-            return block_ids[int(parts[3])] + 1 + sum(depths[:stage])
         if parts[2] in ('norm', 'downsample'):
-            return 1 + sum(depths[: stage + 1])
+            return 1 + sum(depths[: min(stage, 2) + 1])
+        # blocks.k and (H/G) post_norms.k: the official rule reads the index k the same way.
+        return int(parts[3]) + 1 + sum(depths[:stage])
     return num_blocks + 1
 
 
@@ -379,7 +402,8 @@ class InternImage(BaseModule):
             ``'h'``, ``'g'``) or a dict with ``channels``, ``depths``, ``groups`` and
             optionally ``layer_scale``, ``offset_scale``, ``post_norm``, ``dw_kernel_size``,
             ``res_post_norm``, ``level2_post_norm_block_ids``, ``center_feature_scale``,
-            ``remove_center``, ``mlp_ratio``. Defaults to ``'t'``.
+            ``remove_center``, ``mlp_ratio``, ``core_op`` (``'DCNv3'``/``'DCNv4'``),
+            ``dcn_output_bias``, ``mlp_fc2_bias``. Defaults to ``'t'``.
         in_channels (int): Image channels. Defaults to 3.
         out_indices (Sequence[int] | int): Stages whose outputs are returned (negative
             indices count from the end). Defaults to (0, 1, 2, 3).
@@ -427,6 +451,8 @@ class InternImage(BaseModule):
             **_H_G,
         ),
     }
+    # Values of the optional arch keys an ``arch`` dict (or table entry) leaves out.
+    default_arch: Dict[str, object] = _DEFAULT_ARCH
     num_stages = 4
 
     def __init__(
@@ -490,6 +516,9 @@ class InternImage(BaseModule):
                     remove_center=settings['remove_center'],
                     with_cp=with_cp,
                     use_reference=use_reference,
+                    core_op=settings['core_op'],
+                    dcn_output_bias=settings['dcn_output_bias'],
+                    mlp_fc2_bias=settings['mlp_fc2_bias'],
                 )
             )
         self._init_default_weights()
@@ -507,14 +536,14 @@ class InternImage(BaseModule):
         if not isinstance(arch, dict):
             raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
         missing = [k for k in _REQUIRED_ARCH_KEYS if k not in arch]
-        unknown = sorted(set(arch) - set(_REQUIRED_ARCH_KEYS) - set(_DEFAULT_ARCH))
+        unknown = sorted(set(arch) - set(_REQUIRED_ARCH_KEYS) - set(cls.default_arch))
         if missing or unknown:
             raise ValueError(
                 f'arch dict: missing keys {missing}, unknown keys {unknown}; '
                 f'required {list(_REQUIRED_ARCH_KEYS)}, optional '
-                f'{sorted(_DEFAULT_ARCH)}'
+                f'{sorted(cls.default_arch)}'
             )
-        settings = {**copy.deepcopy(_DEFAULT_ARCH), **copy.deepcopy(dict(arch))}
+        settings = {**copy.deepcopy(cls.default_arch), **copy.deepcopy(dict(arch))}
         for key in ('depths', 'groups'):
             if len(settings[key]) != cls.num_stages:
                 raise ValueError(
@@ -546,7 +575,7 @@ class InternImage(BaseModule):
         return parsed
 
     def _init_default_weights(self) -> None:
-        """Linear: trunc-normal(0.02), bias 0; LayerNorm: 1/0; then DCNv3's own init."""
+        """Linear: trunc-normal(0.02), bias 0; LayerNorm: 1/0; then the mixers' own init."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 trunc_normal_(module.weight, std=0.02)
@@ -556,7 +585,7 @@ class InternImage(BaseModule):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         for module in self.modules():
-            if isinstance(module, DCNv3):
+            if isinstance(module, (DCNv3, DCNv4)):
                 module.reset_parameters()
 
     def init_weights(self) -> None:
@@ -615,15 +644,6 @@ class InternImage(BaseModule):
         """Layer-decay depth of the backbone (its blocks); ids run 0..num_layers + 1."""
         return sum(self.depths)
 
-    @property
-    def post_norm_block_ids(self) -> Dict[int, List[int]]:
-        """Stage index -> ids of blocks followed by an extra post-norm (H/G: stage 2)."""
-        return {
-            i: level.post_norm_block_ids
-            for i, level in enumerate(self.levels)
-            if level.post_norm_block_ids
-        }
-
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter for layer-wise lr decay (mmpretrain's convention).
 
@@ -637,5 +657,59 @@ class InternImage(BaseModule):
             ``num_layers + 2``); mmpretrain scales the lr by
             ``rate ** (num_ids - 1 - layer_id)``.
         """
-        layer_id = layer_id_of_param(param_name, self.depths, prefix, self.post_norm_block_ids)
+        layer_id = layer_id_of_param(param_name, self.depths, prefix)
         return layer_id, self.num_layers + 2
+
+
+@MODELS.register_module()
+class FlashInternImage(InternImage):
+    """FlashInternImage backbone (DCNv4, CVPR 2024): InternImage with the DCNv4 token mixer.
+
+    Same stem, stages, downsampling, ``out_indices`` / ``frozen_stages`` / ``init_cfg`` /
+    ``get_layer_depth`` contract and checkpoint layout as :class:`InternImage`; each block's
+    ``dcn`` is an :class:`ops_dcnv3.DCNv4` (``value_proj``, ``offset_mask``,
+    ``offset_mask_dw``, ``output_proj``) and, as in the official release, the MLP's ``fc2``
+    and the mixer's ``output_proj`` have no bias unless the arch says so (L has both).
+
+    Args:
+        arch (str | dict): ``'t'``, ``'s'``, ``'b'``, ``'l'`` (the official
+            ``classification/configs/flash_intern_image_*.yaml`` variants) or a dict as for
+            :class:`InternImage` (``core_op`` defaults to ``'DCNv4'``, ``dcn_output_bias`` and
+            ``mlp_fc2_bias`` to False). Defaults to ``'t'``.
+        **kwargs: As for :class:`InternImage`.
+    """
+
+    default_arch: Dict[str, object] = dict(
+        _DEFAULT_ARCH, core_op='DCNv4', dcn_output_bias=False, mlp_fc2_bias=False
+    )
+    arch_settings: Dict[str, dict] = {
+        't': dict(channels=64, depths=[4, 4, 18, 4], groups=[4, 8, 16, 32]),
+        's': dict(
+            channels=80,
+            depths=[4, 4, 21, 4],
+            groups=[5, 10, 20, 40],
+            layer_scale=1e-5,
+            post_norm=True,
+            dw_kernel_size=3,
+        ),
+        'b': dict(
+            channels=112,
+            depths=[4, 4, 21, 4],
+            groups=[7, 14, 28, 56],
+            layer_scale=1e-5,
+            offset_scale=0.5,
+            post_norm=True,
+            dw_kernel_size=3,
+        ),
+        'l': dict(
+            channels=160,
+            depths=[5, 5, 22, 5],
+            groups=[10, 20, 40, 80],
+            layer_scale=1e-5,
+            offset_scale=2.0,
+            post_norm=True,
+            dw_kernel_size=3,
+            dcn_output_bias=True,
+            mlp_fc2_bias=True,
+        ),
+    }

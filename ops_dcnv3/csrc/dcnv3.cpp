@@ -1,4 +1,4 @@
-// Operator schemas (ops_dcnv3::dcnv3_forward / dcnv3_backward) and the Python module
+// Operator schemas (ops_dcnv3::dcnv3_forward / dcnv3_backward, dcnv4_forward / dcnv4_backward) and the Python module
 // `ops_dcnv3._C` whose import loads this library. Device kernels are registered in cpu/ and
 // cuda/ with TORCH_LIBRARY_IMPL; the argument checks they share are in dcnv3_arguments.cpp.
 #include <Python.h>
@@ -19,6 +19,16 @@ TORCH_LIBRARY(ops_dcnv3, m) {
       "int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, "
       "int dilation_h, int dilation_w, int group, int group_channels, float offset_scale, "
       "bool remove_center, bool softmax_mask=False) -> (Tensor, Tensor, Tensor)");
+  // DCNv4: one packed offset_mask tensor (see DCNv3Geometry::packed_dim), no softmax.
+  m.def(
+      "dcnv4_forward(Tensor input, Tensor offset_mask, int kernel_h, int kernel_w, "
+      "int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, "
+      "int group, int group_channels, float offset_scale, bool remove_center) -> Tensor");
+  m.def(
+      "dcnv4_backward(Tensor input, Tensor offset_mask, Tensor grad_output, int kernel_h, "
+      "int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, "
+      "int dilation_w, int group, int group_channels, float offset_scale, "
+      "bool remove_center) -> (Tensor, Tensor)");
 }
 
 }  // namespace ops_dcnv3

@@ -1,4 +1,4 @@
-// Argument checks shared by the CPU and CUDA kernels (and by the CUDA warp emulator of the
+// Argument checks (DCNv3 and DCNv4) shared by the CPU and CUDA kernels (and by the CUDA warp emulator of the
 // tests, which links this file without the operator registrations of dcnv3.cpp).
 #include <cmath>
 
@@ -20,11 +20,19 @@ void check_tensor(const char* op_name, const char* name, const at::Tensor& tenso
   TORCH_CHECK(tensor.is_contiguous(), op_name, ": expected `", name, "` to be contiguous");
 }
 
-}  // namespace
+// (N, H_out, W_out, last) of the output grid.
+void expect_shape(const char* op_name, const char* name, const at::Tensor& tensor,
+                  const DCNv3Geometry& geo, int64_t last) {
+  const bool ok = tensor.size(0) == geo.batch && tensor.size(1) == geo.height_out &&
+                  tensor.size(2) == geo.width_out && tensor.size(3) == last;
+  TORCH_CHECK(ok, op_name, ": expected `", name, "` of shape (", geo.batch, ", ", geo.height_out,
+              ", ", geo.width_out, ", ", last, "), got ", tensor.sizes());
+}
 
-DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input,
-                                    const at::Tensor& offset, const at::Tensor& mask,
-                                    const at::Tensor& grad_output, DCNv3Geometry geo) {
+// The checks both operators share: hyper-parameters, `input` (and `grad_output` when
+// defined) and the sizes derived from them. Returns `geo` with its sizes filled in.
+DCNv3Geometry check_common(const char* op_name, const at::Tensor& input,
+                           const at::Tensor& grad_output, DCNv3Geometry geo) {
   const int64_t kernel_h = geo.kernel_h, kernel_w = geo.kernel_w;
   const int64_t stride_h = geo.stride_h, stride_w = geo.stride_w;
   const int64_t pad_h = geo.pad_h, pad_w = geo.pad_w;
@@ -49,8 +57,6 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
   }
 
   check_tensor(op_name, "input", input, input);
-  check_tensor(op_name, "offset", offset, input);
-  check_tensor(op_name, "mask", mask, input);
   if (grad_output.defined()) check_tensor(op_name, "grad_output", grad_output, input);
 
   geo.batch = input.size(0);
@@ -73,16 +79,35 @@ DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input
   TORCH_CHECK(geo.height_out > 0 && geo.width_out > 0, op_name,
               ": the kernel (dilated) does not fit the padded input; input shape ", input.sizes(),
               " gives output size ", geo.height_out, "x", geo.width_out);
+  if (grad_output.defined()) expect_shape(op_name, "grad_output", grad_output, geo, geo.channels);
+  return geo;
+}
 
-  const auto expect_shape = [&](const char* name, const at::Tensor& tensor, int64_t last) {
-    const bool ok = tensor.size(0) == geo.batch && tensor.size(1) == geo.height_out &&
-                    tensor.size(2) == geo.width_out && tensor.size(3) == last;
-    TORCH_CHECK(ok, op_name, ": expected `", name, "` of shape (", geo.batch, ", ",
-                geo.height_out, ", ", geo.width_out, ", ", last, "), got ", tensor.sizes());
-  };
-  expect_shape("offset", offset, group * geo.num_points * 2);
-  expect_shape("mask", mask, group * geo.num_points);
-  if (grad_output.defined()) expect_shape("grad_output", grad_output, geo.channels);
+}  // namespace
+
+DCNv3Geometry check_dcnv3_arguments(const char* op_name, const at::Tensor& input,
+                                    const at::Tensor& offset, const at::Tensor& mask,
+                                    const at::Tensor& grad_output, DCNv3Geometry hyper) {
+  const DCNv3Geometry geo = check_common(op_name, input, grad_output, hyper);
+  check_tensor(op_name, "offset", offset, input);
+  check_tensor(op_name, "mask", mask, input);
+  expect_shape(op_name, "offset", offset, geo, geo.group * geo.num_points * 2);
+  expect_shape(op_name, "mask", mask, geo, geo.group * geo.num_points);
+  return geo;
+}
+
+DCNv3Geometry check_dcnv4_arguments(const char* op_name, const at::Tensor& input,
+                                    const at::Tensor& offset_mask,
+                                    const at::Tensor& grad_output, DCNv3Geometry hyper) {
+  DCNv3Geometry geo = check_common(op_name, input, grad_output, hyper);
+  check_tensor(op_name, "offset_mask", offset_mask, input);
+  const int64_t needed = geo.group * geo.num_points * 3;
+  const int64_t packed = offset_mask.size(3);
+  TORCH_CHECK(packed >= needed, op_name, ": expected `offset_mask` with a last dimension of at ",
+              "least group * K * 3 = ", needed, " (padding after that is ignored), got ",
+              offset_mask.sizes());
+  expect_shape(op_name, "offset_mask", offset_mask, geo, packed);
+  geo.packed_dim = packed;
   return geo;
 }
 

@@ -1,4 +1,6 @@
-// Per-point DCNv3 math shared by the CPU and CUDA kernels (one definition, both devices).
+// Per-point DCNv3 / DCNv4 math shared by the CPU and CUDA kernels (one definition, both
+// devices). DCNv4 is the same operator with another layout of the point parameters (see
+// DCNv3Geometry::packed_dim) and no softmax.
 //
 // Conventions (docs/dcnv3.md): channels-last tensors; for output pixel (h_out, w_out),
 // group g and sampling point k the location, in pixel indices of the *unpadded* input, is
@@ -41,6 +43,11 @@ struct DCNv3Geometry {
   double offset_scale = 1.0;
   bool remove_center = false;
   bool softmax_mask = false;  // mask holds logits: softmax over each group's points first
+  // Layout of the point parameters. 0 (DCNv3): separate `offset` (..., G*K*2) and `mask`
+  // (..., G*K) tensors. > 0 (DCNv4): one `offset_mask` tensor whose last dimension has
+  // packed_dim >= G*K*3 entries: per group g, at g*K*3, the K (dx, dy) pairs, then the K
+  // weights; entries past G*K*3 are padding that the op ignores.
+  int64_t packed_dim = 0;
   // Sizes, derived from the tensors by check_dcnv3_arguments.
   int64_t batch = 0;
   int64_t height_in = 0, width_in = 0;
@@ -48,6 +55,19 @@ struct DCNv3Geometry {
   int64_t height_out = 0, width_out = 0;
   int64_t num_points = 0;  // kernel_h * kernel_w, minus one with remove_center
 };
+
+// Index, in the offset tensor, of the first offset of `item` = pixel * group + g (pixel: the
+// flat output pixel (n, h_out, w_out)); the item's K (dx, dy) pairs follow contiguously.
+C10_HOST_DEVICE inline int64_t offset_start(const DCNv3Geometry& geo, int64_t item) {
+  if (geo.packed_dim == 0) return item * geo.num_points * 2;
+  return (item / geo.group) * geo.packed_dim + (item % geo.group) * geo.num_points * 3;
+}
+
+// Index, in the mask tensor (the offset_mask tensor for DCNv4), of the item's first weight.
+C10_HOST_DEVICE inline int64_t mask_start(const DCNv3Geometry& geo, int64_t item) {
+  if (geo.packed_dim == 0) return item * geo.num_points;
+  return offset_start(geo, item) + geo.num_points * 2;
+}
 
 C10_HOST_DEVICE inline float floor_value(float x) { return floorf(x); }
 C10_HOST_DEVICE inline double floor_value(double x) { return floor(x); }

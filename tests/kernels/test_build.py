@@ -1,5 +1,6 @@
-"""Build-level checks of the DCNv3 extension: the CUDA source compiles with nvcc for sm_90
-(also on machines without a GPU), and the built library registers the kernels it should."""
+"""Build-level checks of the extension (DCNv3 and DCNv4 ops): the CUDA source compiles with
+nvcc for sm_90 (also on machines without a GPU), and the built library registers the kernels
+it should."""
 
 import shutil
 import subprocess
@@ -8,7 +9,12 @@ import sysconfig
 import pytest
 import torch
 
-OPS = ('ops_dcnv3::dcnv3_forward', 'ops_dcnv3::dcnv3_backward')
+OPS = (
+    'ops_dcnv3::dcnv3_forward',
+    'ops_dcnv3::dcnv3_backward',
+    'ops_dcnv3::dcnv4_forward',
+    'ops_dcnv3::dcnv4_backward',
+)
 
 
 @pytest.mark.slow
@@ -59,6 +65,13 @@ def test_built_extension_registers_kernels():
         'int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, '
         'int dilation_h, int dilation_w, int group, int group_channels, '
         'float offset_scale, bool remove_center, bool softmax_mask=False) -> Tensor'
+    )
+    schema = str(torch.ops.ops_dcnv3.dcnv4_forward.default._schema)
+    assert schema == (
+        'ops_dcnv3::dcnv4_forward(Tensor input, Tensor offset_mask, '
+        'int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w, '
+        'int dilation_h, int dilation_w, int group, int group_channels, '
+        'float offset_scale, bool remove_center) -> Tensor'
     )
     # The softmax point limit is the C++ constant, exported by the module.
     assert MAX_SOFTMAX_POINTS == _C.max_softmax_points == 64

@@ -59,7 +59,8 @@ EXPECTED = {
     'backbone.levels.2.downsample.conv.weight': (5, True),
     'backbone.levels.3.blocks.0.dcn.output_proj.weight': (5, True),
     'backbone.levels.3.blocks.0.gamma2': (5, False),
-    'backbone.levels.3.norm.0.weight': (6, False),
+    # official: the last stage's norm is numbered like stage 2's (1 + d0 + d1 + d2)
+    'backbone.levels.3.norm.0.weight': (5, False),
     'neck.weight': (6, True),
     'neck.bias': (6, False),
 }
@@ -81,14 +82,15 @@ def test_frozen_params_left_out():
     assert 'backbone.levels.1.blocks.0.mlp.fc1.weight' in per_param
 
 
-def test_extra_post_norms_follow_their_block():
+def test_extra_post_norms_take_their_own_index():
+    """Official: ``levels.2.post_norms.k`` is read like ``levels.2.blocks.k``."""
     arch = dict(
         TINY_ARCH, depths=[1, 1, 6, 1], level2_post_norm_block_ids=[1, 5], center_feature_scale=True
     )
     backbone = InternImage(arch=arch)
-    # stage 2 starts at id 3; block 1 -> 4, block 5 -> 8
-    assert backbone.get_layer_depth('levels.2.post_norms.0.0.weight') == (4, 11)
-    assert backbone.get_layer_depth('backbone.levels.2.post_norms.1.0.bias', 'backbone.') == (8, 11)
+    # stage 2 starts at id 1 + 1 + 1 = 3; post-norm 0 -> 3, post-norm 1 -> 4
+    assert backbone.get_layer_depth('levels.2.post_norms.0.0.weight') == (3, 11)
+    assert backbone.get_layer_depth('backbone.levels.2.post_norms.1.0.bias', 'backbone.') == (4, 11)
 
 
 def test_official_paramwise_cfg_accepted_when_it_agrees():

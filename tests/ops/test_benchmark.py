@@ -122,3 +122,18 @@ def test_softmax_fusion_table(script):
     assert cells[:3] == ['s4 1x7x7x512 G32', 'float32', '1']
     separate, fused, speedup = float(cells[3]), float(cells[4]), float(cells[5].rstrip('x'))
     assert speedup == pytest.approx(separate / fused, rel=0.02, abs=0.01)
+
+
+@pytest.mark.needs_extension
+def test_dcnv4_table(script):
+    result = run_script(script, '--dcnv4')
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines.index(
+        'shape | dtype | threads | dcnv3 fwd ms | dcnv4 fwd ms | speed-up | '
+        'dcnv3 f+b ms | dcnv4 f+b ms | speed-up'
+    )
+    cells = [c.strip() for c in lines[header + 2].split('|')]
+    assert cells[:3] == ['s4 1x7x7x512 G32', 'float32', '1']
+    old, new, speedup = float(cells[6]), float(cells[7]), float(cells[8].rstrip('x'))
+    assert speedup == pytest.approx(old / new, rel=0.02, abs=0.01)

@@ -14,37 +14,17 @@ import torch
 
 from ops_dcnv3 import DCNv3, dcnv3, dcnv3_reference
 from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs, max_relative_error
+from tests.ops.cases import CASES
 
 pytestmark = [pytest.mark.cuda, pytest.mark.needs_extension]
 
-CONFIGS = {
-    'base': DCNv3Config(),
-    'k5_s2_d2_p0_rc_scale2_cg12': DCNv3Config(
-        kernel_size=5,
-        stride=2,
-        padding=0,
-        dilation=2,
-        group=2,
-        group_channels=12,
-        offset_scale=2.0,
-        remove_center=True,
-    ),
-    'k3x5_s1x2_asymmetric': DCNv3Config(
-        kernel_size=(3, 5), stride=(1, 2), padding=(1, 0), dilation=(2, 1), group=4
-    ),
-    'cg32': DCNv3Config(group=3, group_channels=32),
-    'cg7': DCNv3Config(group=2, group_channels=7),
-    # InternImage-XL stage 4 has 96 groups: more threads than one block may hold if a
-    # kernel maps all groups to one block.
-    'many_groups': DCNv3Config(group=96, group_channels=16),
-}
 BOUNDS = {torch.float16: (2e-3, 1e-2), torch.bfloat16: (1e-2, 3e-2)}
 
 
 @pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-5), (torch.float64, 1e-10)], ids=str)
-@pytest.mark.parametrize('name', list(CONFIGS))
+@pytest.mark.parametrize('name', list(CASES))
 def test_matches_reference(name, dtype, tol):
-    cfg = CONFIGS[name]
+    cfg = CASES[name]
     input, offset, mask = make_inputs(cfg, 3, 12, 11, dtype=dtype, device='cuda')
     out, grads, grad_output = forward_backward(dcnv3, input, offset, mask, cfg)
     ref_out, ref_grads, _ = forward_backward(dcnv3_reference, input, offset, mask, cfg, grad_output)
@@ -58,7 +38,7 @@ def test_matches_reference(name, dtype, tol):
 @pytest.mark.parametrize('dtype', list(BOUNDS), ids=str)
 @pytest.mark.parametrize('name', ['base', 'k5_s2_d2_p0_rc_scale2_cg12', 'many_groups'])
 def test_reduced_precision_within_bound(name, dtype):
-    cfg = CONFIGS[name]
+    cfg = CASES[name]
     output_bound, grad_bound = BOUNDS[dtype]
     # Rounded to half precision, random offsets often become integers, and a location on the
     # integer grid sits on a kink of bilinear interpolation where the reference (through
@@ -79,7 +59,7 @@ def test_reduced_precision_within_bound(name, dtype):
 @pytest.mark.parametrize('dtype, tol', [(torch.float32, 1e-5), (torch.float64, 1e-10)], ids=str)
 @pytest.mark.parametrize('name', ['base', 'k5_s2_d2_p0_rc_scale2_cg12', 'cg7', 'many_groups'])
 def test_fused_softmax_matches_reference(name, dtype, tol):
-    cfg = CONFIGS[name]
+    cfg = CASES[name]
     input, offset, mask = make_inputs(cfg, 3, 12, 11, dtype=dtype, device='cuda')
     logits = 2 * torch.log(mask)
     out, grads, grad_output = forward_backward(
@@ -134,7 +114,7 @@ def test_module_float16_autocast_matches_reference_path():
 
 def test_backward_alerts_deterministic_mode():
     """grad_input is summed with atomics on the GPU, so deterministic mode must refuse it."""
-    cfg = CONFIGS['base']
+    cfg = CASES['base']
     input, offset, mask = make_inputs(cfg, 1, 6, 6, device='cuda')
     input.requires_grad_()
     out = dcnv3(input, offset, mask, **cfg.kwargs)

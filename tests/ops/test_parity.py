@@ -7,46 +7,11 @@ import torch
 
 from ops_dcnv3 import dcnv3, dcnv3_reference
 from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs
+from tests.ops.cases import CASES
 
 pytestmark = pytest.mark.needs_extension
 
 TOLERANCES = {torch.float32: 1e-5, torch.float64: 1e-10}
-
-# One axis of the matrix at a time from a base case, then combinations, including
-# asymmetric h/w settings that catch swapped axes.
-CONFIGS = {
-    'base': DCNv3Config(),
-    'stride2': DCNv3Config(stride=2),
-    'dilation2': DCNv3Config(dilation=2),
-    'pad0': DCNv3Config(padding=0),
-    'kernel5': DCNv3Config(kernel_size=5, padding=2),
-    'remove_center': DCNv3Config(remove_center=True),
-    'offset_scale2': DCNv3Config(offset_scale=2.0),
-    'cg32': DCNv3Config(group=1, group_channels=32),
-    'cg12': DCNv3Config(group=3, group_channels=12),
-    'cg7': DCNv3Config(group=2, group_channels=7),
-    'k5_s2_d2_p0_rc_scale2_cg12': DCNv3Config(
-        kernel_size=5,
-        stride=2,
-        padding=0,
-        dilation=2,
-        group=2,
-        group_channels=12,
-        offset_scale=2.0,
-        remove_center=True,
-    ),
-    'k3x5_s1x2_p1x0_d2x1': DCNv3Config(
-        kernel_size=(3, 5), stride=(1, 2), padding=(1, 0), dilation=(2, 1), group=4
-    ),
-    'k5x3_rc_cg32_scale2': DCNv3Config(
-        kernel_size=(5, 3),
-        padding=(2, 1),
-        group=2,
-        group_channels=32,
-        remove_center=True,
-        offset_scale=2.0,
-    ),
-}
 
 
 def assert_matches_reference(cfg, input, offset, mask, atol, rtol):
@@ -60,9 +25,9 @@ def assert_matches_reference(cfg, input, offset, mask, atol, rtol):
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize('name', list(CONFIGS))
+@pytest.mark.parametrize('name', list(CASES))
 def test_matches_reference(name, dtype):
-    cfg = CONFIGS[name]
+    cfg = CASES[name]
     input, offset, mask = make_inputs(cfg, 2, 12, 11, dtype=dtype)
     tol = TOLERANCES[dtype]
     assert_matches_reference(cfg, input, offset, mask, atol=tol, rtol=tol)
@@ -115,7 +80,7 @@ def test_far_away_locations_give_zeros():
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64], ids=str)
 def test_fused_softmax_matches_reference(name, dtype):
     """softmax_mask=True: the kernels' softmax and its Jacobian against torch.softmax."""
-    cfg = CONFIGS[name]
+    cfg = CASES[name]
     input, offset, mask = make_inputs(cfg, 2, 12, 11, dtype=dtype)
     logits = 2 * torch.log(mask)  # a softmax far from uniform
     out, grads, grad_output = forward_backward(

@@ -92,6 +92,8 @@ def test_every_config_but_the_recipe_roots_is_a_variant():
         'mask-rcnn_internimage-t_fpn_1x_coco.py',
         'cascade-mask-rcnn_internimage-l_fpn_1x_coco.py',
         'internimage-t_upernet_8xb2-160k_ade20k-512x512.py',
+        'internimage-t_upernet_8xb2-160k_cityscapes-512x1024.py',
+        'dino-4scale_internimage-t_8xb2-12e_coco.py',
         'internimage-tiny_quickstart_cls.py',
         'mask-rcnn_internimage-tiny_quickstart.py',
         'upernet_internimage-tiny_quickstart.py',

@@ -9,6 +9,7 @@ with the published ones.
 """
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import internimage  # noqa: F401  (registers InternImage)
-from internimage.models import InternImage
+from internimage.models import FlashInternImage, InternImage
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIRS = ('classification', 'detection', 'segmentation', 'quickstart')
@@ -34,6 +35,8 @@ ARCH_TABLE = {
     'b': (112, [4, 4, 21, 4]),
     'l': (160, [5, 5, 22, 5]),
     'xl': (192, [5, 5, 24, 5]),
+    'h': (320, [6, 6, 32, 6]),
+    'g': (512, [2, 2, 48, 4]),
 }
 OFFICIAL_URL = 'https://huggingface.co/OpenGVLab/InternImage/resolve/main/'
 # config stem -> (arch, drop path, lr, layer decay, epochs) for detection.
@@ -47,21 +50,80 @@ DETECTION_RECIPES = {
     'cascade-mask-rcnn_internimage-l_fpn_1x_coco': ('l', 0.4, 1e-4, 0.94, 12),
     'cascade-mask-rcnn_internimage-xl_fpn_1x_coco': ('xl', 0.4, 1e-4, 0.94, 12),
     'cascade-mask-rcnn_internimage-l_fpn_3x_coco': ('l', 0.4, 2e-4, 0.90, 36),
-    'cascade-mask-rcnn_internimage-xl_fpn_3x_coco': ('xl', 0.4, 2e-4, 0.90, 36),
+    'cascade-mask-rcnn_internimage-xl_fpn_3x_coco': ('xl', 0.6, 2e-4, 0.90, 36),
 }
-# config stem -> (arch, drop path, lr, layer decay, crop) for segmentation.
+# Official paramwise_cfg keys beyond the rate (num_layers / depths come from the backbone).
+EXTRA_PARAMWISE = {
+    'cascade-mask-rcnn_internimage-l_fpn_3x_coco': dict(offset_lr_scale=0.01),
+    'cascade-mask-rcnn_internimage-xl_fpn_3x_coco': dict(offset_lr_scale=0.01),
+}
+# config stem -> recipe for segmentation (official upernet_internimage_* configs of the
+# ade20k/ and cityscapes/ folders). crop is (h, w); clip is the gradient max norm.
+_ADE_T = dict(lr=6e-5, decay=1.0, crop=(512, 512), classes=150, batch=2, clip=None)
+_ADE_L = dict(_ADE_T, lr=2e-5, decay=0.94, crop=(640, 640), clip=0.1)
+_ADE_H = dict(_ADE_L, decay=0.95, crop=(896, 896), batch=1)
+_CITY_T = dict(_ADE_T, crop=(512, 1024), classes=19)
+_CITY_L = dict(_CITY_T, lr=2e-5, decay=0.94, clip=0.1)
 SEGMENTATION_RECIPES = {
-    'internimage-t_upernet_8xb2-160k_ade20k-512x512': ('t', 0.2, 6e-5, 1.0, 512),
-    'internimage-s_upernet_8xb2-160k_ade20k-512x512': ('s', 0.3, 6e-5, 1.0, 512),
-    'internimage-b_upernet_8xb2-160k_ade20k-512x512': ('b', 0.4, 6e-5, 1.0, 512),
-    'internimage-l_upernet_8xb2-160k_ade20k-640x640': ('l', 0.4, 2e-5, 0.94, 640),
-    'internimage-xl_upernet_8xb2-160k_ade20k-640x640': ('xl', 0.4, 2e-5, 0.94, 640),
+    'internimage-t_upernet_8xb2-160k_ade20k-512x512': dict(_ADE_T, arch='t', drop=0.2),
+    'internimage-s_upernet_8xb2-160k_ade20k-512x512': dict(_ADE_T, arch='s', drop=0.3),
+    'internimage-b_upernet_8xb2-160k_ade20k-512x512': dict(_ADE_T, arch='b', drop=0.4),
+    'internimage-l_upernet_8xb2-160k_ade20k-640x640': dict(_ADE_L, arch='l', drop=0.4),
+    'internimage-xl_upernet_8xb2-160k_ade20k-640x640': dict(_ADE_L, arch='xl', drop=0.4),
+    'internimage-h_upernet_16xb1-160k_ade20k-896x896': dict(_ADE_H, arch='h', drop=0.4),
+    'internimage-g_upernet_16xb1-160k_ade20k-896x896': dict(_ADE_H, arch='g', drop=0.5),
+    'internimage-t_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_T, arch='t', drop=0.2),
+    'internimage-s_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_T, arch='s', drop=0.3),
+    'internimage-b_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_T, arch='b', drop=0.4),
+    'internimage-l_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_L, arch='l', drop=0.4),
+    'internimage-xl_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_L, arch='xl', drop=0.4),
 }
+# Official backbone options per arch: (layer scale, offset scale) as the configs build them.
+BUILT_SCALES = {
+    't': (1.0, 1.0),
+    's': (1.0, 1.0),
+    'b': (1.0, 1.0),
+    'l': (1.0, 2.0),
+    'xl': (1.0, 2.0),
+    'h': (None, 1.0),
+    'g': (None, 1.0),
+}
+# The official DETR-style multi-scale training of the 3x and DINO recipes: short sides.
+OFFICIAL_SHORT_SIDES = [480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800]
+OFFICIAL_CROP_SHORT_SIDES = [400, 500, 600]
 
 
-def _shallow_arch(arch) -> dict:
+FLASH_URL = 'https://huggingface.co/OpenGVLab/DCNv4/resolve/main/'
+# FlashInternImage configs -> (arch, drop path, offset scale, lr, layer decay, batch per GPU,
+# pretrained file), from the official DCNv4 detection / segmentation configs.
+FLASH_RECIPES = {
+    'detection/mask-rcnn_flash-internimage-t_fpn_1x_coco':
+        ('t', 0.2, 1.0, 1e-4, 1.0, 2, 't_1k_224'),
+    'detection/mask-rcnn_flash-internimage-s_fpn_1x_coco':
+        ('s', 0.3, 1.0, 1e-4, 1.0, 2, 's_1k_224'),
+    'detection/mask-rcnn_flash-internimage-b_fpn_1x_coco':
+        ('b', 0.3, 0.5, 1e-4, 1.0, 2, 'b_1k_224'),
+    'detection/mask-rcnn_flash-internimage-t_fpn_3x_coco':
+        ('t', 0.2, 1.0, 1e-4, 1.0, 2, 't_1k_224'),
+    'detection/mask-rcnn_flash-internimage-s_fpn_3x_coco':
+        ('s', 0.4, 1.0, 2e-4, 1.0, 8, 's_1k_224'),
+    'detection/mask-rcnn_flash-internimage-b_fpn_3x_coco':
+        ('b', 0.4, 0.5, 2e-4, 0.9, 4, 'b_1k_224'),
+    'segmentation/flash-internimage-t_upernet_8xb2-160k_ade20k-512x512': (
+        't', 0.2, 1.0, 6e-5, 1.0, 2, 't_1k_224'),
+    'segmentation/flash-internimage-s_upernet_8xb2-160k_ade20k-512x512': (
+        's', 0.3, 1.0, 6e-5, 1.0, 2, 's_1k_224'),
+    'segmentation/flash-internimage-b_upernet_8xb2-160k_ade20k-512x512': (
+        'b', 0.3, 0.5, 6e-5, 1.0, 2, 'b_1k_224'),
+    'segmentation/flash-internimage-l_upernet_8xb2-160k_ade20k-640x640': (
+        'l', 0.4, 2.0, 2e-5, 0.94, 2, 'l_22k_384'),
+}  # fmt: skip
+
+
+def _shallow_arch(arch, backbone_type: str = 'InternImage') -> dict:
     """The config's arch with one block per stage (widths unchanged)."""
-    settings = copy.deepcopy(InternImage.arch_settings[arch] if isinstance(arch, str) else arch)
+    table = {'InternImage': InternImage, 'FlashInternImage': FlashInternImage}[backbone_type]
+    settings = copy.deepcopy(table.arch_settings[arch] if isinstance(arch, str) else arch)
     settings['depths'] = [1, 1, 1, 1]
     if settings.get('level2_post_norm_block_ids'):
         settings['level2_post_norm_block_ids'] = [0]
@@ -76,9 +138,10 @@ def _backbone_on_meta(cfg: Config) -> InternImage:
         return MODELS.build(backbone_cfg)
 
 
-def _assert_layer_decay(cfg: Config, depths: list, decay: float) -> None:
-    """Only the rate is configured; the backbone supplies the layers (sum of depths)."""
-    assert cfg.optim_wrapper.paramwise_cfg == dict(layer_decay_rate=decay)
+def _assert_layer_decay(cfg: Config, depths: list, decay: float, **extra) -> None:
+    """Only the rate (and the official extras) is configured; the backbone supplies the
+    layers (sum of depths)."""
+    assert cfg.optim_wrapper.paramwise_cfg == dict(layer_decay_rate=decay, **extra)
     backbone = _backbone_on_meta(cfg)
     assert backbone.depths == depths
     assert backbone.get_layer_depth('backbone.neck.weight', 'backbone.') == (
@@ -96,7 +159,7 @@ def _build(model_cfg: Config, scope: str):
 
 def test_all_expected_configs_are_shipped():
     stems = {Path(path).stem for path in CONFIGS}
-    missing = (set(DETECTION_RECIPES) | set(SEGMENTATION_RECIPES)) - stems
+    missing = (set(DETECTION_RECIPES) | set(SEGMENTATION_RECIPES) | set(DINO_RECIPES)) - stems
     assert not missing
     assert {
         'mask-rcnn_internimage-tiny_quickstart',
@@ -110,7 +173,7 @@ def test_config_parses_with_common_contract(path, read_config):
     cfg = read_config(path)
     assert cfg.custom_imports == dict(imports=['internimage'], allow_failed_imports=False)
     assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
-    assert cfg.model.backbone.type == 'InternImage'
+    assert cfg.model.backbone.type in ('InternImage', 'FlashInternImage')
     # Dumps to a config that parses again (no unserialisable values).
     assert Config.fromstring(cfg.pretty_text, '.py').model == cfg.model
 
@@ -133,39 +196,168 @@ def test_detection_recipe(stem, read_config):
     assert wrapper.optimizer.type == 'AdamW'
     assert wrapper.optimizer.lr == lr
     assert wrapper.optimizer.weight_decay == 0.05
-    _assert_layer_decay(cfg, depths, decay)
+    _assert_layer_decay(cfg, depths, decay, **EXTRA_PARAMWISE.get(stem, {}))
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.train_dataloader.batch_size == 2
     is_cascade = stem.startswith('cascade')
     assert cfg.model.type == ('CascadeRCNN' if is_cascade else 'MaskRCNN')
-    if epochs == 36:  # 3x recipes train multi-scale
-        pipeline_types = str(cfg.train_dataloader.dataset.pipeline)
-        assert 'RandomResize' in pipeline_types or ('RandomChoiceResize' in pipeline_types)
+    if epochs == 36:  # 3x recipes train multi-scale, DETR-style
+        _assert_detr_style_pipeline(cfg.train_dataloader.dataset.pipeline, negative_crop=True)
+    # No gradient clipping in the official Mask R-CNN / Cascade recipes.
+    assert 'clip_grad' not in wrapper
+
+
+def _short_sides(resize: dict) -> list:
+    assert resize['type'] == 'RandomChoiceResize' and resize['keep_ratio'] is True
+    return [min(scale) for scale in resize['scales']]
+
+
+def _assert_detr_style_pipeline(pipeline: list, negative_crop: bool) -> None:
+    """Flip, then one of: resize to one of 11 short sides; or resize to 400/500/600, crop
+    384-600 (absolute range), resize to one of the 11 short sides."""
+    types = [t['type'] for t in pipeline]
+    assert types == [
+        'LoadImageFromFile',
+        'LoadAnnotations',
+        'RandomFlip',
+        'RandomChoice',
+        'PackDetInputs',
+    ]
+    assert pipeline[2]['prob'] == 0.5
+    plain, crop = pipeline[3]['transforms']
+    assert len(plain) == 1 and _short_sides(plain[0]) == OFFICIAL_SHORT_SIDES
+    assert [t['type'] for t in crop] == ['RandomChoiceResize', 'RandomCrop', 'RandomChoiceResize']
+    assert _short_sides(crop[0]) == OFFICIAL_CROP_SHORT_SIDES
+    assert crop[1]['crop_type'] == 'absolute_range' and tuple(crop[1]['crop_size']) == (384, 600)
+    assert crop[1]['allow_negative_crop'] is negative_crop
+    assert _short_sides(crop[2]) == OFFICIAL_SHORT_SIDES
+
+
+@pytest.mark.parametrize(
+    'stem',
+    ['cascade-mask-rcnn_internimage-l_fpn_3x_coco', 'cascade-mask-rcnn_internimage-xl_fpn_3x_coco'],
+)
+def test_cascade_3x_lr_follows_the_official_total_batch(stem, read_config):
+    """Official: 4 nodes x 8 GPUs x 2 images at lr 2e-4. The config scales the lr linearly
+    with the total batch from that point (mmengine's auto_scale_lr rule)."""
+    cfg = read_config(f'configs/detection/{stem}.py')
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=64)
+    lr, per_gpu = cfg.optim_wrapper.optimizer.lr, cfg.train_dataloader.batch_size
+    for gpus, expected in ((32, 2e-4), (8, 5e-5)):
+        scaled = lr * gpus * per_gpu / cfg.auto_scale_lr.base_batch_size
+        assert scaled == pytest.approx(expected)
+
+
+# config stem -> (arch, drop path, gradient checkpointing, detections per image).
+DINO_RECIPES = {
+    'dino-4scale_internimage-t_8xb2-12e_coco': ('t', 0.2, True, 100),
+    'dino-4scale_internimage-l_8xb2-12e_coco': ('l', 0.4, False, 300),
+}
+
+
+@pytest.mark.parametrize('stem', sorted(DINO_RECIPES))
+def test_dino_recipe(stem, read_config):
+    """Official dino_4scale_internimage_{t,l}_1x_coco_layer_wise_lr."""
+    arch, drop_path, with_cp, max_per_img = DINO_RECIPES[stem]
+    cfg = read_config(f'configs/detection/{stem}.py')
+    channels, depths = ARCH_TABLE[arch]
+    model = cfg.model
+    assert model.type == 'DINO' and model.num_queries == 900
+    assert model.with_box_refine and model.as_two_stage
+    assert model.dn_cfg.group_cfg.num_dn_queries == 100
+    assert (model.dn_cfg.label_noise_scale, model.dn_cfg.box_noise_scale) == (0.5, 1.0)
+    assert model.encoder.num_layers == 6 and model.decoder.num_layers == 6
+    assert model.data_preprocessor.pad_size_divisor == 32
+    assert model.test_cfg.max_per_img == max_per_img
+    backbone = model.backbone
+    assert (backbone.arch, backbone.drop_path_rate, backbone.with_cp) == (arch, drop_path, with_cp)
+    assert tuple(backbone.out_indices) == (1, 2, 3)
+    assert backbone.init_cfg.checkpoint.startswith(f'{OFFICIAL_URL}internimage_{arch}_')
+    assert _backbone_on_meta(cfg).arch['layer_scale'] == 1.0
+    assert _backbone_on_meta(cfg).arch['offset_scale'] == BUILT_SCALES[arch][1]
+    assert model.neck.in_channels == [channels * 2**i for i in (1, 2, 3)]
+    assert model.neck.num_outs == 4
+    wrapper = cfg.optim_wrapper
+    assert wrapper.constructor == 'InternImageLayerDecayOptimizerConstructor'
+    assert (wrapper.optimizer.type, wrapper.optimizer.lr) == ('AdamW', 1e-4)
+    assert wrapper.optimizer.weight_decay == 1e-4
+    assert wrapper.clip_grad == dict(max_norm=0.1, norm_type=2)
+    _assert_layer_decay(cfg, depths, 0.9)
+    assert cfg.train_cfg.max_epochs == 12
+    warmup, step = cfg.param_scheduler
+    assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR', 0.001, 500)
+    assert (step.type, step.milestones) == ('MultiStepLR', [11])
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.train_dataloader.dataset.filter_cfg.filter_empty_gt is True
+    _assert_detr_style_pipeline(cfg.train_dataloader.dataset.pipeline, negative_crop=False)
+
+
+@pytest.mark.parametrize('stem', sorted(FLASH_RECIPES))
+def test_flash_recipe(stem, read_config):
+    arch, drop_path, offset_scale, lr, decay, batch, weights = FLASH_RECIPES[stem]
+    cfg = read_config(f'configs/{stem}.py')
+    backbone = cfg.model.backbone
+    assert backbone.type == 'FlashInternImage' and backbone.arch == arch
+    assert backbone.drop_path_rate == drop_path
+    # A config leaves offset_scale out where the arch table gives the official value.
+    table = FlashInternImage.arch_settings[arch]
+    assert backbone.get('offset_scale', table.get('offset_scale', 1.0)) == offset_scale
+    assert backbone.layer_scale == 1.0
+    assert backbone.init_cfg.checkpoint == f'{FLASH_URL}flash_intern_image_{weights}.pth'
+    assert cfg.optim_wrapper.optimizer.lr == lr
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == decay
+    assert cfg.train_dataloader.batch_size == batch
+
+
+@pytest.mark.parametrize('arch', ['t', 's', 'b', 'l'])
+def test_flash_classification_configs(arch, read_config):
+    stem = (
+        'flash-internimage-l_8xb64_in1k-384px'
+        if arch == 'l'
+        else f'flash-internimage-{arch}_8xb128_in1k'
+    )
+    flash = read_config(f'configs/classification/{stem}.py')
+    base = read_config(f'configs/classification/{stem.replace("flash-", "")}.py')
+    assert flash.model.backbone.pop('type') == 'FlashInternImage'
+    assert base.model.backbone.pop('type') == 'InternImage'
+    assert flash.model == base.model  # the InternImage recipe, only the backbone type differs
 
 
 @pytest.mark.parametrize('stem', sorted(SEGMENTATION_RECIPES))
 def test_segmentation_recipe(stem, read_config):
-    arch, drop_path, lr, decay, crop = SEGMENTATION_RECIPES[stem]
+    recipe = SEGMENTATION_RECIPES[stem]
+    arch, crop = recipe['arch'], recipe['crop']
     cfg = read_config(f'configs/segmentation/{stem}.py')
     channels, depths = ARCH_TABLE[arch]
     assert cfg.model.backbone.arch == arch
-    assert cfg.model.backbone.drop_path_rate == drop_path
+    assert cfg.model.backbone.drop_path_rate == recipe['drop']
+    assert cfg.model.backbone.init_cfg.checkpoint.startswith(f'{OFFICIAL_URL}internimage_{arch}_')
     assert cfg.model.decode_head.in_channels == [channels * 2**i for i in range(4)]
     assert cfg.model.auxiliary_head.in_channels == channels * 4
-    assert cfg.model.decode_head.num_classes == 150
-    assert cfg.model.data_preprocessor.size == (crop, crop)
+    assert cfg.model.decode_head.num_classes == recipe['classes']
+    assert cfg.model.auxiliary_head.num_classes == recipe['classes']
+    assert tuple(cfg.model.data_preprocessor.size) == crop
     crops = [
         t['crop_size'] for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'RandomCrop'
     ]
-    assert crops == [(crop, crop)]
+    assert [tuple(c) for c in crops] == [crop]
+    resize = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'RandomResize']
+    # official: resize the short side to the crop's longer side, times a ratio in 0.5-2.0
+    assert len(resize) == 1 and resize[0]['ratio_range'] == (0.5, 2.0)
+    assert min(resize[0]['scale']) == max(crop)
     wrapper = cfg.optim_wrapper
-    assert wrapper.optimizer.lr == lr
-    _assert_layer_decay(cfg, depths, decay)
+    assert wrapper.optimizer.lr == recipe['lr']
+    assert wrapper.optimizer.betas == (0.9, 0.999) and wrapper.optimizer.weight_decay == 0.05
+    _assert_layer_decay(cfg, depths, recipe['decay'])
+    if recipe['clip'] is None:
+        assert 'clip_grad' not in wrapper
+    else:
+        assert wrapper.clip_grad == dict(max_norm=recipe['clip'], norm_type=2)
     built = _backbone_on_meta(cfg).arch
-    assert built['layer_scale'] == 1.0
-    assert built['offset_scale'] == (2.0 if arch in ('l', 'xl') else 1.0)
+    assert (built['layer_scale'], built['offset_scale']) == BUILT_SCALES[arch]
     assert cfg.train_cfg.max_iters == 160000
-    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.train_dataloader.batch_size == recipe['batch']
+    assert cfg.model.test_cfg.mode == 'whole'
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -173,7 +365,7 @@ def test_config_builds_and_runs_shallow(path, read_config):
     """Build with one block per stage and run the feature path end to end."""
     cfg = read_config(path)
     backbone = cfg.model.backbone
-    backbone.arch = _shallow_arch(backbone.arch)
+    backbone.arch = _shallow_arch(backbone.arch, backbone.type)
     backbone.init_cfg = None
     if cfg.default_scope == 'mmseg':
         cfg.model.pretrained = None
@@ -214,3 +406,67 @@ def test_full_size_t_matches_published_params(path, scope, expected_millions, re
     # The zoo rounds to whole millions.
     assert abs(millions - expected_millions) < 0.5
     assert model.backbone.depths == ARCH_TABLE['t'][1]
+
+
+# stem -> (official total batch, official lr, per-GPU batch, accumulated steps, epochs,
+# fine-tune layer decay or None). Official: classification/configs/*.yaml, lr given per
+# 512 images and scaled linearly (5e-4 -> 4e-3 at 4096; 2e-5 at 512).
+CLASSIFICATION_RECIPES = {
+    'internimage-t_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
+    'internimage-s_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
+    'internimage-b_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
+    'internimage-l_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 0.9),
+    'internimage-xl_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 0.9),
+    'internimage-h_8xb16-accum4_in1k-640px': (512, 2e-5, 16, 4, 20, 0.9),
+    'internimage-g_8xb16-accum4_in1k-512px': (512, 2e-5, 16, 4, 20, 0.9),
+}
+
+
+@pytest.mark.parametrize('stem', sorted(CLASSIFICATION_RECIPES))
+def test_classification_recipe(stem, read_config):
+    total, lr, per_gpu, accumulated, epochs, decay = CLASSIFICATION_RECIPES[stem]
+    cfg = read_config(f'configs/classification/{stem}.py')
+    wrapper = cfg.optim_wrapper
+    assert wrapper.optimizer.type == 'AdamW' and wrapper.optimizer.weight_decay == 0.05
+    assert wrapper.optimizer.lr == pytest.approx(lr)
+    assert wrapper.clip_grad == dict(max_norm=5.0)
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert wrapper.get('accumulative_counts', 1) == accumulated
+    assert cfg.train_cfg.max_epochs == epochs
+    warmup, cosine = cfg.param_scheduler
+    warmup_epochs = 20 if decay is None else 2  # official WARMUP_EPOCHS
+    assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR', 1e-3, warmup_epochs)
+    assert cosine.type == 'CosineAnnealingLR' and cosine.begin == warmup_epochs
+    if decay is None:  # official: warm-up from 5e-7, down to 5e-6 (per 512; lr 5e-4)
+        assert cosine.eta_min_ratio == pytest.approx(5e-6 / 5e-4) and 'eta_min' not in cosine
+    else:  # official: down to 0
+        assert cosine.eta_min == 0.0
+    if cfg.auto_scale_lr.get('enable', False):
+        # mmengine: lr * (GPUs x per-GPU batch) / base; the official total gives the lr
+        assert cfg.auto_scale_lr.base_batch_size == total
+    else:
+        # accumulation is invisible to auto_scale_lr: the name's 8 GPUs give the total
+        assert 8 * per_gpu * accumulated == total
+    if decay is None:
+        assert 'constructor' not in wrapper
+        assert wrapper.paramwise_cfg == dict(
+            norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0
+        )
+    else:
+        assert wrapper.constructor == 'InternImageClsLayerDecayOptimizerConstructor'
+        assert wrapper.paramwise_cfg == dict(layer_decay_rate=decay, dcn_lr_mult=0.1)
+
+
+def test_readme_lists_every_config_with_its_official_counterpart():
+    """configs/README.md: one row per config; task configs name the official config."""
+    text = (ROOT / 'configs' / 'README.md').read_text()
+    rows = re.findall(r'^\| \[([^\]]+\.py)\]\(([^)]+)\) \|(.*)$', text, flags=re.M)
+    listed = {link for _, link, _ in rows}
+    assert listed == {path[len('configs/') :] for path in CONFIGS}
+    official = {
+        False: 'https://github.com/OpenGVLab/InternImage/blob/master/',
+        True: 'https://github.com/OpenGVLab/DCNv4/blob/main/',  # FlashInternImage
+    }
+    for name, link, rest in rows:
+        if not link.startswith('quickstart/'):
+            assert official['flash-' in name] in rest, f'{name}: no official config named'

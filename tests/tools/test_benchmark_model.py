@@ -39,16 +39,25 @@ def test_model_benchmark_smoke():
     rows = {}
     for line in result.stdout.splitlines():
         match = re.match(
-            r'(InternImage-T|ConvNeXt-T \(torchvision\))\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)', line
+            r'(InternImage-T|FlashInternImage-T|ConvNeXt-T \(torchvision\))'
+            r'\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)',
+            line,
         )
         if match:
             rows[match.group(1)] = (float(match.group(2)), float(match.group(3)))
-    assert set(rows) == {'InternImage-T', 'ConvNeXt-T (torchvision)'}, result.stdout
+    assert set(rows) == {'InternImage-T', 'FlashInternImage-T', 'ConvNeXt-T (torchvision)'}, (
+        result.stdout
+    )
     assert all(speed > 0 and step_ms > 0 for speed, step_ms in rows.values())
     ratio = re.search(r'inference throughput ([\d.]+)x', result.stdout)
     expected = rows['InternImage-T'][0] / rows['ConvNeXt-T (torchvision)'][0]
     # the table rounds img/s to 0.1, so allow for that in the recomputed ratio
     assert ratio and abs(float(ratio.group(1)) - expected) <= 0.05 * expected + 0.01, result.stdout
+    flash = re.search(
+        r'FlashInternImage-T / InternImage-T: inference throughput ([\d.]+)x', result.stdout
+    )
+    expected = rows['FlashInternImage-T'][0] / rows['InternImage-T'][0]
+    assert flash and abs(float(flash.group(1)) - expected) <= 0.05 * expected + 0.01
 
 
 @pytest.mark.parametrize('flag', ['--batch', '--train-batch'])

@@ -10,18 +10,50 @@ from torch import nn
 
 __all__ = ['InternImageLayerDecayOptimizerConstructor', 'is_no_decay_param']
 
-# ``paramwise_cfg`` keys; only ``layer_decay_rate`` is needed, the other two are checked.
-_PARAMWISE_KEYS = ('layer_decay_rate', 'num_layers', 'depths')
+# ``paramwise_cfg`` keys of the official constructor; ``num_layers`` / ``depths`` are checked
+# against the backbone, which supplies them.
+_PARAMWISE_KEYS = (
+    'layer_decay_rate',
+    'num_layers',
+    'depths',
+    'offset_lr_scale',
+    'backbone_small_lr',
+    'dino_head',
+)
+# Deformable-attention parameters (DINO, Deformable DETR): no weight decay, and the lr rules
+# ``offset_lr_scale`` / ``dino_head``. InternImage's own DCNv3 ``offset`` is not among them.
+_OFFSET_PARAM_MARKERS = ('sampling_offsets', 'reference_points')
+# Query / level embeddings the official constructors put at layer id 0 (the stem's lr).
+# ``level_embeds`` is the official DINO's name; mmdet 3.x's DINO calls the same tensor
+# ``level_embed``. The ``decode_head.*`` ones are Mask2Former's, unchanged in mmseg 1.x.
+_EMBEDDING_PREFIXES = (
+    'level_embed',
+    'decode_head.mask_embed',
+    'decode_head.cls_embed',
+    'decode_head.level_embed',
+    'decode_head.query_embed',
+    'decode_head.query_feat',
+)
 
 
 def is_no_decay_param(name: str, param: nn.Parameter) -> bool:
-    """Norms, biases, layer-scale gammas and other 1-D parameters get no weight decay."""
+    """The official rule: 1-D parameters (norm weights, layer-scale gammas), biases, names
+    containing ``norm``, ``relative_position`` or ``sampling_offsets`` get no weight decay."""
     return (
         param.ndim == 1
         or name.endswith('.bias')
         or 'norm' in name
-        or name.rsplit('.', 1)[-1].startswith('gamma')
+        or 'relative_position' in name
+        or 'sampling_offsets' in name
     )
+
+
+def _is_embedding_at_layer_0(name: str) -> bool:
+    return 'level_embeds' in name or name.startswith(_EMBEDDING_PREFIXES)
+
+
+def _is_offset_param(name: str) -> bool:
+    return any(marker in name for marker in _OFFSET_PARAM_MARKERS)
 
 
 def _layer_depth_of(module: nn.Module) -> Tuple[Callable[[str], Tuple[int, int]], nn.Module]:
@@ -64,24 +96,40 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
 
     The backbone numbers the parameters (``get_layer_depth(param_name, prefix)``, the
     interface of mmpretrain's ``LearningRateDecayOptimWrapperConstructor``; the rule is
-    :func:`internimage.models.internimage.layer_id_of_param`, ``docs/layer_decay.md``):
-    stem 0, blocks consecutively, each stage's closing norm and downsampling with the
-    next stage, everything outside the backbone ``num_layers + 1``. A parameter with id
-    ``i`` gets ``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``. Norms, biases,
-    gammas and 1-D parameters get no weight decay. Frozen parameters are left out.
+    :func:`internimage.models.internimage.layer_id_of_param`, ``docs/layer_decay.md``),
+    as the official InternImage constructor does: stem 0, blocks consecutively, each
+    stage's closing norm and downsampling with the next stage, everything outside the
+    backbone ``num_layers + 1``, except the DINO / Mask2Former query and level embeddings,
+    which get id 0. A parameter with id ``i`` gets
+    ``lr = base_lr * layer_decay_rate ** (num_layers + 1 - i)``. Norms, biases, 1-D
+    parameters and ``relative_position`` / ``sampling_offsets`` parameters get no weight
+    decay. Frozen parameters are left out.
 
-    ``paramwise_cfg`` keys:
+    ``paramwise_cfg`` keys (those of the official constructor):
 
     - ``layer_decay_rate`` (float): decay per layer. Defaults to 1.0.
     - ``num_layers`` (int), ``depths`` (list[int]): optional, for configs written for
       the official constructor; they must equal the backbone's (``sum(depths)`` and
       its blocks per stage), else a ValueError names them.
+    - ``offset_lr_scale`` (float): lr factor of ``sampling_offsets`` / ``reference_points``
+      parameters (deformable-attention heads). Defaults to 1.0.
+    - ``dino_head`` (bool): those parameters at the top id get 0.1x instead of
+      ``offset_lr_scale``. Defaults to False.
+    - ``backbone_small_lr`` (bool): every group whose decayed scale is below 1 gets a
+      further 0.1x. Defaults to False.
 
     The backbone is the model itself when it has ``get_layer_depth``, else
     ``model.backbone``.
     """
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
+        """Append one parameter group per (layer id, decay kind, lr rule) to ``params``.
+
+        Args:
+            params (list[dict]): Parameter groups, extended in place.
+            module (nn.Module): The model being optimised.
+            **kwargs: Unused; mmengine passes ``prefix`` / ``is_dcn_module`` here.
+        """
         cfg = self.paramwise_cfg
         unknown = sorted(set(cfg) - set(_PARAMWISE_KEYS))
         if unknown:
@@ -90,21 +138,37 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             )
         layer_depth, backbone = _layer_depth_of(module)
         decay_rate = float(cfg.get('layer_decay_rate', 1.0))
+        offset_lr_scale = float(cfg.get('offset_lr_scale', 1.0))
+        backbone_small_lr = _flag(cfg, 'backbone_small_lr')
+        dino_head = _flag(cfg, 'dino_head')
 
         # Any parameter name gives the number of ids; ask with the first one.
         first_name = next((name for name, _ in module.named_parameters()), '')
         num_layers = layer_depth(first_name)[1] - 2
+        top_id = num_layers + 1
         _check_against_backbone(cfg, backbone, num_layers)
 
         groups = OrderedDict()
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
-            layer_id, _ = layer_depth(name)
+            layer_id = 0 if _is_embedding_at_layer_0(name) else layer_depth(name)[0]
             no_decay = is_no_decay_param(name, param)
             group_name = f'layer_{layer_id}_{"no_decay" if no_decay else "decay"}'
+            scale = decay_rate ** (top_id - layer_id)
+            # As the official constructor: a head's offset parameters get 0.1x with
+            # ``dino_head``, else ``offset_lr_scale``; ``backbone_small_lr`` gives every
+            # decayed (scale < 1) group a further 0.1x.
+            if scale < 1 and backbone_small_lr:
+                scale *= 0.1
+            if _is_offset_param(name):
+                if dino_head and layer_id == top_id:
+                    group_name += '_0.1x'
+                    scale *= 0.1
+                else:
+                    group_name += '_offset_lr_scale'
+                    scale *= offset_lr_scale
             if group_name not in groups:
-                scale = decay_rate ** (num_layers + 1 - layer_id)
                 groups[group_name] = dict(
                     params=[],
                     param_names=[],
@@ -123,3 +187,11 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             logger='current',
         )
         params.extend(groups.values())
+
+
+def _flag(cfg: dict, key: str) -> bool:
+    """A boolean ``paramwise_cfg`` switch; anything but True/False is an error."""
+    value = cfg.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f'paramwise_cfg {key} must be True or False, got {value!r}')
+    return value

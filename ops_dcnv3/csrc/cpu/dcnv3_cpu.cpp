@@ -1,4 +1,6 @@
-// DCNv3 CPU kernels (float32, float64, bfloat16, float16; half types accumulate in float).
+// DCNv3 and DCNv4 CPU kernels (float32, float64, bfloat16, float16; half types accumulate in
+// float). DCNv4 runs the same loops: only where a point's offsets and weight are read from
+// differs (offset_start / mask_start of dcnv3_sampling.h).
 //
 // Layout: every (pixel, group) reads a contiguous run of group_channels values per corner, so
 // each sampling point's location and bilinear weights are computed once and then applied to
@@ -288,8 +290,8 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
     const scalar_t* image = args.input + n * image_stride;
     for (int64_t g = 0; g < geo.group; ++g) {
       acc.zero();
-      const scalar_t* point_offset = args.offset + (p * geo.group + g) * num_points * 2;
-      const scalar_t* point_mask = args.mask + (p * geo.group + g) * num_points;
+      const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
+      const scalar_t* point_mask = args.mask + mask_start(geo, p * geo.group + g);
       const scalar_t* image_group = image + g * cg;
       point_weights(geo, point_mask, weights.data());
       for (int64_t k = 0; k < num_points; ++k) {
@@ -333,11 +335,12 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
       acc_t base_h, base_w;
       pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
       grad_out.load(args.grad_output + p * channels + g * cg);
-      const int64_t point_base = (p * geo.group + g) * num_points;
-      const scalar_t* point_offset = args.offset + point_base * 2;
-      const scalar_t* point_mask = args.mask + point_base;
-      scalar_t* point_grad_offset = args.grad_offset + point_base * 2;
-      scalar_t* point_grad_mask = args.grad_mask + point_base;
+      const int64_t offset_base = offset_start(geo, p * geo.group + g);
+      const int64_t mask_base = mask_start(geo, p * geo.group + g);
+      const scalar_t* point_offset = args.offset + offset_base;
+      const scalar_t* point_mask = args.mask + mask_base;
+      scalar_t* point_grad_offset = args.grad_offset + offset_base;
+      scalar_t* point_grad_mask = args.grad_mask + mask_base;
       point_weights(geo, point_mask, weights.data());
       for (int64_t k = 0; k < num_points; ++k) {
         BilinearCorners<acc_t> corners;
@@ -447,14 +450,11 @@ at::Tensor forward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
   return output;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const DCNv3Geometry& geo,
-                                                            const at::Tensor& input,
-                                                            const at::Tensor& offset,
-                                                            const at::Tensor& mask,
-                                                            const at::Tensor& grad_output) {
-  at::Tensor grad_offset = at::empty_like(offset);
-  at::Tensor grad_mask = at::empty_like(mask);
-  if (geo.batch == 0) return {at::zeros_like(input), grad_offset, grad_mask};
+at::Tensor backward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
+                        const at::Tensor& offset, const at::Tensor& mask,
+                        const at::Tensor& grad_output, const at::Tensor& grad_offset,
+                        const at::Tensor& grad_mask) {
+  if (geo.batch == 0) return at::zeros_like(input);
 
   const at::ScalarType acc_type = at::toOpMathType(input.scalar_type());
   const int64_t pairs = geo.batch * geo.group;
@@ -482,9 +482,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const DCNv3Geometry&
                          [&](int64_t begin, int64_t end) { kernel(args, begin, end); });
       });
 
-  at::Tensor grad_input =
-      accumulate_in_place ? grad_input_acc : grad_input_acc.sum(0).to(input.scalar_type());
-  return {grad_input, grad_offset, grad_mask};
+  return accumulate_in_place ? grad_input_acc : grad_input_acc.sum(0).to(input.scalar_type());
 }
 
 struct CpuKernels {
@@ -494,9 +492,6 @@ struct CpuKernels {
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(ops_dcnv3, CPU, m) {
-  m.impl("dcnv3_forward", &DCNv3Op<CpuKernels>::forward);
-  m.impl("dcnv3_backward", &DCNv3Op<CpuKernels>::backward);
-}
+TORCH_LIBRARY_IMPL(ops_dcnv3, CPU, m) { register_kernels<CpuKernels>(m); }
 
 }  // namespace ops_dcnv3

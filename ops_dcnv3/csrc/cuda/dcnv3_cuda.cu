@@ -1,4 +1,4 @@
-// CUDA registration of the DCNv3 operator: argument checks (DCNv3Op), device guard and
+// CUDA registration of the DCNv3 and DCNv4 operators: argument checks (DCNv3Op), device guard and
 // stream, then the kernels of dcnv3_kernels.cuh.
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -32,22 +32,22 @@ struct CudaKernels {
                                 offset, mask);
   }
 
-  static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
-      const DCNv3Geometry& geo, const at::Tensor& input, const at::Tensor& offset,
-      const at::Tensor& mask, const at::Tensor& grad_output) {
+  static at::Tensor backward(const DCNv3Geometry& geo, const at::Tensor& input,
+                             const at::Tensor& offset, const at::Tensor& mask,
+                             const at::Tensor& grad_output, const at::Tensor& grad_offset,
+                             const at::Tensor& grad_mask) {
     const c10::cuda::CUDAGuard device_guard(input.device());
     // grad_input is accumulated with atomics, so the summation order varies run to run.
-    at::globalContext().alertNotDeterministic("ops_dcnv3::dcnv3_backward (CUDA)");
+    at::globalContext().alertNotDeterministic(geo.packed_dim > 0
+                                                  ? "ops_dcnv3::dcnv4_backward (CUDA)"
+                                                  : "ops_dcnv3::dcnv3_backward (CUDA)");
     return dcnv3_backward_launch(StreamLauncher{c10::cuda::getCurrentCUDAStream()}, geo, input,
-                                 offset, mask, grad_output);
+                                 offset, mask, grad_output, grad_offset, grad_mask);
   }
 };
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(ops_dcnv3, CUDA, m) {
-  m.impl("dcnv3_forward", &DCNv3Op<CudaKernels>::forward);
-  m.impl("dcnv3_backward", &DCNv3Op<CudaKernels>::backward);
-}
+TORCH_LIBRARY_IMPL(ops_dcnv3, CUDA, m) { register_kernels<CudaKernels>(m); }
 
 }  // namespace ops_dcnv3

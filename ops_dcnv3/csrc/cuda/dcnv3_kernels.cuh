@@ -1,5 +1,7 @@
-// DCNv3 CUDA kernels (float32, float64, float16, bfloat16; half types accumulate in float) and
-// the host code that plans and launches them. dcnv3_cuda.cu launches them on the GPU; the
+// DCNv3 and DCNv4 CUDA kernels (float32, float64, float16, bfloat16; half types accumulate in
+// float) and the host code that plans and launches them. DCNv4 runs the same kernels: only
+// where a point's offsets and weight are read from differs (offset_start / mask_start of
+// dcnv3_sampling.h; DCNv4 never sets softmax_mask). dcnv3_cuda.cu launches them on the GPU; the
 // tests also compile this header as plain C++ and run it under a CPU warp emulator
 // (tests/cuda_emulator), so it uses only the CUDA built-ins that emulator provides:
 // blockIdx / blockDim / threadIdx, __shfl_xor_sync and atomicAdd.
@@ -159,8 +161,8 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int64_t num_points = geo.num_points;
   const scalar_t* image_group = input + idx.n * geo.height_in * geo.width_in * channels +
                                 idx.g * group_channels;
-  const scalar_t* point_offset = offset + item * num_points * 2;
-  const scalar_t* point_mask = mask + item * num_points;
+  const scalar_t* point_offset = offset + offset_start(geo, item);
+  const scalar_t* point_mask = mask + mask_start(geo, item);
   scalar_t* out = output + item * group_channels;  // item * Cg == pixel * C + g * Cg
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   acc_t base_h, base_w;
@@ -208,7 +210,7 @@ __global__ void __launch_bounds__(kBlockThreads)
                           const scalar_t* __restrict__ mask,
                           const scalar_t* __restrict__ grad_output,
                           at::opmath_type<scalar_t>* __restrict__ grad_input,
-                          scalar_t* __restrict__ grad_offset, scalar_t* __restrict__ grad_mask) {
+                          scalar_t* grad_offset, scalar_t* grad_mask) {
   using acc_t = at::opmath_type<scalar_t>;
   const ThreadItem thread = thread_item(lanes_log2);
   // Threads past the last item stay in the loop (contributing zeros) because every thread of
@@ -223,8 +225,10 @@ __global__ void __launch_bounds__(kBlockThreads)
                              idx.g * group_channels;
   const scalar_t* image_group = input + image_base;
   acc_t* grad_image_group = grad_input + image_base;
-  const scalar_t* point_offset = offset + item * num_points * 2;
-  const scalar_t* point_mask = mask + item * num_points;
+  const scalar_t* point_offset = offset + offset_start(geo, item);
+  const scalar_t* point_mask = mask + mask_start(geo, item);
+  scalar_t* point_grad_offset = grad_offset + offset_start(geo, item);
+  scalar_t* point_grad_mask = grad_mask + mask_start(geo, item);
   const scalar_t* go = grad_output + item * group_channels;
   const acc_t scale = static_cast<acc_t>(geo.offset_scale);
   const int lanes = 1 << lanes_log2;
@@ -304,12 +308,12 @@ __global__ void __launch_bounds__(kBlockThreads)
       // A point sampled outside the image gets exact zeros, as on the CPU: m * scale * 0 would
       // turn a non-finite mask value into NaN. (`sampled` is the same on every lane of an item.)
       const acc_t grad_scale = sampled ? m * scale : acc_t(0);
-      grad_offset[item * num_points * 2 + 2 * k] = static_cast<scalar_t>(grad_scale * grad_w);
-      grad_offset[item * num_points * 2 + 2 * k + 1] = static_cast<scalar_t>(grad_scale * grad_h);
+      point_grad_offset[2 * k] = static_cast<scalar_t>(grad_scale * grad_w);
+      point_grad_offset[2 * k + 1] = static_cast<scalar_t>(grad_scale * grad_h);
       if constexpr (SOFTMAX) {
         grad_weights[k] = grad_m;
       } else {
-        grad_mask[item * num_points + k] = static_cast<scalar_t>(grad_m);
+        point_grad_mask[k] = static_cast<scalar_t>(grad_m);
       }
     }
     if constexpr (SOFTMAX) weighted_grad += m * grad_m;  // grad_m is the item's total on every lane
@@ -319,8 +323,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       // d logit_k = p_k * (d p_k - sum_j p_j d p_j)
       for (int64_t k = 0; k < num_points; ++k) {
         const acc_t p = softmax_weight(static_cast<acc_t>(point_mask[k]), stats);
-        grad_mask[item * num_points + k] =
-            static_cast<scalar_t>(p * (grad_weights[k] - weighted_grad));
+        point_grad_mask[k] = static_cast<scalar_t>(p * (grad_weights[k] - weighted_grad));
       }
     }
   }
@@ -376,13 +379,14 @@ at::Tensor dcnv3_forward_launch(const Launcher& launcher, const DCNv3Geometry& g
   return output;
 }
 
+// grad_offset / grad_mask: the preallocated parameter gradients (see DCNv3Op / DCNv4Op in
+// dcnv3.h; one zero-filled tensor for DCNv4). Returns grad_input.
 template <typename Launcher>
-std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_launch(
-    const Launcher& launcher, const DCNv3Geometry& geo, const at::Tensor& input,
-    const at::Tensor& offset, const at::Tensor& mask, const at::Tensor& grad_output) {
-  at::Tensor grad_offset = at::empty_like(offset);
-  at::Tensor grad_mask = at::empty_like(mask);
-  if (geo.batch == 0) return {at::zeros_like(input), grad_offset, grad_mask};
+at::Tensor dcnv3_backward_launch(const Launcher& launcher, const DCNv3Geometry& geo,
+                                 const at::Tensor& input, const at::Tensor& offset,
+                                 const at::Tensor& mask, const at::Tensor& grad_output,
+                                 const at::Tensor& grad_offset, const at::Tensor& grad_mask) {
+  if (geo.batch == 0) return at::zeros_like(input);
 
   const at::ScalarType acc_type = at::toOpMathType(input.scalar_type());
   const bool accumulate_in_place = acc_type == input.scalar_type();
@@ -412,9 +416,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dcnv3_backward_launch(
         });
       });
 
-  at::Tensor grad_input =
-      accumulate_in_place ? grad_input_acc : grad_input_acc.to(input.scalar_type());
-  return {grad_input, grad_offset, grad_mask};
+  return accumulate_in_place ? grad_input_acc : grad_input_acc.to(input.scalar_type());
 }
 
 }  // namespace ops_dcnv3

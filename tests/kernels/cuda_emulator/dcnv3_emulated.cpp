@@ -1,7 +1,8 @@
-// The DCNv3 CUDA kernels and their host launch code (dcnv3_kernels.cuh), compiled for the CPU
-// and run on the warp emulator of cuda_builtins.h. Exposed to the tests as `forward` and
-// `backward` with the arguments of ops_dcnv3::dcnv3_forward / dcnv3_backward (CPU tensors),
-// through the same argument checks (DCNv3Op of dcnv3.h) as the registered devices.
+// The DCNv3 / DCNv4 CUDA kernels and their host launch code (dcnv3_kernels.cuh), compiled for
+// the CPU and run on the warp emulator of cuda_builtins.h. Exposed to the tests as `forward` /
+// `backward` (arguments of ops_dcnv3::dcnv3_forward / dcnv3_backward) and `dcnv4_forward` /
+// `dcnv4_backward` (those of the DCNv4 ops), on CPU tensors, through the same argument checks
+// and gradient allocation (DCNv3Op / DCNv4Op of dcnv3.h) as the registered devices.
 #include <torch/extension.h>
 
 #include "cuda_builtins.h"
@@ -24,15 +25,17 @@ struct EmulatedKernels {
     return ops_dcnv3::dcnv3_forward_launch(EmulatedLauncher{}, geo, input, offset, mask);
   }
 
-  static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
-      const ops_dcnv3::DCNv3Geometry& geo, const at::Tensor& input, const at::Tensor& offset,
-      const at::Tensor& mask, const at::Tensor& grad_output) {
+  static at::Tensor backward(const ops_dcnv3::DCNv3Geometry& geo, const at::Tensor& input,
+                             const at::Tensor& offset, const at::Tensor& mask,
+                             const at::Tensor& grad_output, const at::Tensor& grad_offset,
+                             const at::Tensor& grad_mask) {
     return ops_dcnv3::dcnv3_backward_launch(EmulatedLauncher{}, geo, input, offset, mask,
-                                            grad_output);
+                                            grad_output, grad_offset, grad_mask);
   }
 };
 
 using EmulatedOp = ops_dcnv3::DCNv3Op<EmulatedKernels>;
+using EmulatedOp4 = ops_dcnv3::DCNv4Op<EmulatedKernels>;
 
 // (threads per item, channel steps per thread) the kernels use for a group width and dtype.
 std::pair<int64_t, int64_t> lane_layout(int64_t group_channels, int64_t element_size) {
@@ -56,6 +59,10 @@ void shuffle_after_partial_return(int64_t active_lanes) {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &EmulatedOp::forward, "DCNv3 CUDA forward kernel on the CPU warp emulator");
   m.def("backward", &EmulatedOp::backward, "DCNv3 CUDA backward kernel on the CPU warp emulator");
+  m.def("dcnv4_forward", &EmulatedOp4::forward,
+        "DCNv4 (packed offset_mask) CUDA forward kernel on the CPU warp emulator");
+  m.def("dcnv4_backward", &EmulatedOp4::backward,
+        "DCNv4 (packed offset_mask) CUDA backward kernel on the CPU warp emulator");
   m.def("lane_layout", &lane_layout, "(lanes per item, steps) for group_channels, element size");
   m.def("shuffle_after_partial_return", &shuffle_after_partial_return,
         "emulator self-check: a full-warp shuffle after some lanes returned");

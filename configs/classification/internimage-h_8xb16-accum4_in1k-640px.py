@@ -1,7 +1,10 @@
 # InternImage-H, pre-trained on large joint data, fine-tuned on ImageNet-1K at 640
-# (official internimage_h_22kto1k_640: 1.08B params). Recipe as for L; the head is the
-# CLIP-style attention-pooling head fed by the last two stages.
-_base_ = './internimage-l_8xb128_in1k-384px.py'
+# (official internimage_h_22kto1k_640: 1.08B params). Recipe as for L (batch 512, lr 2e-5,
+# layer decay 0.9, DCN lr 0.1x); the head is the CLIP-style attention-pooling head fed by
+# the last two stages. Batch as the official run: 8 GPUs x 16 images x 4 accumulated
+# steps. mmengine's auto_scale_lr counts images per step, not per update, so it stays off:
+# keep the total at 512 (or scale the lr by hand).
+_base_ = './internimage-l_8xb64_in1k-384px.py'
 
 img_size = 640
 model = dict(
@@ -40,6 +43,8 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+optim_wrapper = dict(accumulative_counts=4)
+auto_scale_lr = dict(enable=False)

@@ -1,6 +1,6 @@
 # InternImage-G, pre-trained on large joint data, fine-tuned on ImageNet-1K at 512
 # (official internimage_g_22kto1k_512: 3.0B params). Recipe and head as for H.
-_base_ = './internimage-h_8xb128_in1k-640px.py'
+_base_ = './internimage-h_8xb16-accum4_in1k-640px.py'
 
 img_size = 512
 model = dict(backbone=dict(arch='g', drop_path_rate=0.4), head=dict(in_channels=4096))

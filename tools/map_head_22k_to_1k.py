@@ -1,0 +1,110 @@
+"""Map the 21,841-class ImageNet-22K head of a checkpoint to the 1,000 ImageNet-1K classes.
+
+The official fine-tunes (L/XL/H/G, 22K -> 1K) start from 22K checkpoints and keep, for
+each 1K class, the head row of its 22K class: line ``i`` of the mapping file (the
+official ``map22kto1k.txt``, one integer per line) is the 22K index of 1K class ``i``.
+Every tensor whose first dimension is 21,841 (the classifier's weight and bias) is
+reduced to those rows; everything else is copied unchanged.
+
+    python tools/map_head_22k_to_1k.py CKPT_22K map22kto1k.txt OUT.pth
+"""
+
+import argparse
+from pathlib import Path
+from typing import Dict, List, Union
+
+import torch
+
+NUM_22K_CLASSES = 21841
+
+
+def read_mapping(path: Union[str, Path]) -> List[int]:
+    """The 22K index of each 1K class, one integer per line (blank lines ignored).
+
+    Args:
+        path (str | Path): The mapping file.
+
+    Returns:
+        list[int]: index ``i`` is the 22K class of 1K class ``i``.
+    """
+    mapping = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            index = int(line)
+        except ValueError:
+            raise ValueError(f'{path}:{number}: expected an integer, got {line!r}') from None
+        if not 0 <= index < NUM_22K_CLASSES:
+            raise ValueError(f'{path}:{number}: 22K index {index} outside 0..{NUM_22K_CLASSES - 1}')
+        mapping.append(index)
+    if not mapping:
+        raise ValueError(f'{path}: the mapping file is empty')
+    return mapping
+
+
+def map_head_22k_to_1k(
+    state_dict: Dict[str, torch.Tensor], mapping: List[int]
+) -> Dict[str, torch.Tensor]:
+    """A copy of ``state_dict`` with every 21,841-row tensor reduced to ``mapping``'s rows.
+
+    Args:
+        state_dict (dict[str, Tensor]): The 22K model's weights.
+        mapping (list[int]): 22K index of each 1K class (:func:`read_mapping`).
+
+    Returns:
+        dict[str, Tensor]: The weights with a ``len(mapping)``-class head.
+    """
+    index = torch.tensor(mapping, dtype=torch.long)
+    mapped = {}
+    found = []
+    for name, value in state_dict.items():
+        if (
+            isinstance(value, torch.Tensor)
+            and value.ndim >= 1
+            and value.shape[0] == NUM_22K_CLASSES
+        ):
+            mapped[name] = value.index_select(0, index).clone()
+            found.append(name)
+        else:
+            mapped[name] = value
+    if not found:
+        raise ValueError(
+            f'no tensor with {NUM_22K_CLASSES} rows in the checkpoint: it has no 22K head'
+        )
+    return mapped
+
+
+def _weights_of(checkpoint: dict) -> str:
+    """The key holding the weights in an official (``model``) or mmengine checkpoint."""
+    for key in ('model', 'state_dict'):
+        if isinstance(checkpoint.get(key), dict):
+            return key
+    return ''
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('checkpoint', help='22K checkpoint (official or mmengine layout)')
+    parser.add_argument('mapping', help='map22kto1k.txt: the 22K index of each 1K class')
+    parser.add_argument('out', help='where to write the checkpoint with the 1K head')
+    args = parser.parse_args()
+
+    checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
+    key = _weights_of(checkpoint)
+    weights = checkpoint[key] if key else checkpoint
+    mapped = map_head_22k_to_1k(weights, read_mapping(args.mapping))
+    if key:
+        checkpoint = dict(checkpoint, **{key: mapped})
+        if key == 'model' and isinstance(checkpoint.get('model_ema'), dict):
+            checkpoint['model_ema'] = map_head_22k_to_1k(
+                checkpoint['model_ema'], read_mapping(args.mapping)
+            )
+    else:
+        checkpoint = mapped
+    torch.save(checkpoint, args.out)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
