@@ -13,6 +13,7 @@ that makes the Runner files load comes from importing the plugin; a subprocess c
 that a config's ``custom_imports`` alone is enough.
 """
 
+import copy
 import os
 import subprocess
 import sys
@@ -41,6 +42,16 @@ SPEC = QuickstartSpec(
     num_train=2, num_val=2, image_size=64, cls_num_train=1, cls_num_val=1, cls_image_size=32
 )
 pytestmark = pytest.mark.slow
+
+
+# ---------------------------------------------------------------- isolation
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """mmdet's and mmseg's inferencers set mmengine's global default scope; put it back
+    so later tests (in this process) build in the scope they expect."""
+    saved = copy.copy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
 
 
 # ---------------------------------------------------------------- no full unpickling
