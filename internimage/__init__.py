@@ -5,7 +5,14 @@ mmseg configs all find them by bare type name): the ``InternImage`` and ``FlashI
 backbones, the classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead``,
 the optimizer-wrapper constructors ``InternImageLayerDecayOptimizerConstructor`` /
 ``InternImageClsLayerDecayOptimizerConstructor`` and the ``RandomStateHook`` (random
-generators saved in checkpoints, restored on resume).
+generators saved in checkpoints, restored on resume). It also
+allow-lists, once, the metadata types mmengine's checkpoints pickle (numpy values,
+``HistoryBuffer``) for ``torch.load(weights_only=True)``, so the upstream inference APIs
+(``DetInferencer``, ``init_detector``, ``MMSegInferencer``, ``init_model``,
+``ImageClassificationInferencer``, ``get_model``...) read checkpoints written by our tools;
+a config's ``custom_imports=['internimage']`` does the same. And it registers the
+classification configs in mmpretrain's ``ModelHub`` (``configs/model-index.yml``), so
+``get_model('internimage-t_8xb128_in1k', pretrained=...)`` and ``inference_model`` work.
 
 Layers, each importing only those listed before it:
 
@@ -19,7 +26,11 @@ and, beside them, ``datasets`` (the synthetic quick-start data) and ``analysis``
 which the tools import explicitly.
 """
 
-from .checkpoint import convert_classification_checkpoint, load_backbone_checkpoint
+from .checkpoint import (
+    convert_classification_checkpoint,
+    load_backbone_checkpoint,
+    register_checkpoint_safe_globals,
+)
 from .engine import (
     InternImageClsLayerDecayOptimizerConstructor,
     InternImageLayerDecayOptimizerConstructor,
@@ -30,7 +41,11 @@ from .models import (
     InternImage,
     InternImageAttnPoolClsHead,
     InternImageClsHead,
+    register_model_index,
 )
+
+register_checkpoint_safe_globals()
+register_model_index()
 
 __version__ = '0.1.0'
 

@@ -2,7 +2,8 @@
 
 The one place that knows the checkpoint key layouts (``docs/checkpoints.md``) and what
 ``torch.load(weights_only=True)`` may unpickle. Depends only on torch, numpy and
-``mmengine.logging``, so the model layer imports it at the top.
+mmengine (``logging`` and the runner's ``CheckpointLoader``), so the model layer imports it
+at the top.
 
 Released layouts:
 
@@ -23,17 +24,32 @@ than tensors in ``meta`` and ``message_hub``: numpy arrays and scalars (logged v
 seeds) and mmengine's ``HistoryBuffer``, which also pickles its statistic methods as
 ``getattr(HistoryBuffer, 'mean')`` etc. Rather than switching safety off for every file,
 :func:`checkpoint_safe_globals` allows exactly those types, and ``getattr`` only in that
-one form.
+one form. Importing the package registers them once (:func:`register_checkpoint_safe_globals`),
+so mmengine's own loads, and the upstream inference APIs that use them, read Runner files.
+
+Reading goes through mmengine's ``CheckpointLoader`` (local paths, ``http(s)://`` with
+download and cache, ``s3://``/``petrel://`` backends, ``open-mmlab://``...), with the
+``weights_only`` mode forced for every ``torch.load`` inside (mmengine's URL path would
+otherwise unpickle fully). Files that need a full unpickle are refused with
+:class:`UntrustedCheckpointError`, which names the pickled type and the explicit opt-in
+(``trust=True``; ``trust_checkpoint=True`` in a backbone ``init_cfg``;
+``--trust-checkpoint`` on the tools).
 """
 
+import contextlib
 import importlib
+import os
 import pickle
+import re
+import threading
+import warnings
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer, print_log
+from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 __all__ = [
@@ -46,6 +62,8 @@ __all__ = [
     'HEAD_KEY_PREFIXES',
     'checkpoint_safe_globals',
     'register_checkpoint_safe_globals',
+    'UntrustedCheckpointError',
+    'TRUST_OPTION',
 ]
 
 BACKBONE_KEY_PREFIXES = ('patch_embed.', 'levels.')
@@ -117,31 +135,104 @@ def checkpoint_safe_globals() -> List[Union[Any, Tuple[Any, str]]]:
 
 
 def register_checkpoint_safe_globals() -> None:
-    """Allow-list :func:`checkpoint_safe_globals` for ``torch.load``.
+    """Allow-list :func:`checkpoint_safe_globals` for ``torch.load(weights_only=True)``.
 
-    Idempotent; affects only the current process.
+    ``import internimage`` calls it, so every ``weights_only`` load in the process (mmengine's
+    ``load_checkpoint``, the Runner's ``load_from``/resume, mmdet/mmseg/mmpretrain's
+    ``init_*`` and inferencers) reads mmengine's own checkpoints. It only adds these types
+    to torch's allow-list (a set: calling it again changes nothing); nothing switches to
+    full unpickling.
+
+    Note: leaving a ``torch.serialization.safe_globals([...])`` context removes the listed
+    types from the allow-list even if they were registered before it, so code here never
+    uses that context with these types; :func:`load_checkpoint_file` re-registers them.
     """
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
-def load_checkpoint_file(path: str) -> dict:
-    """Loads a checkpoint on CPU with ``weights_only=True``.
+#: How a user opts in to a full unpickle, named in :class:`UntrustedCheckpointError`.
+TRUST_OPTION = (
+    "trust=True (backbone init_cfg=dict(type='Pretrained', checkpoint=..., "
+    'trust_checkpoint=True); --trust-checkpoint on tools/convert_checkpoint.py)'
+)
 
-    Besides tensors, the numpy/mmengine types that mmengine Runner checkpoints carry in
-    their metadata are allowed (:func:`checkpoint_safe_globals`).
-    Files whose pickle needs other globals are refused with the name of the blocked
-    global; allow it with ``torch.serialization.add_safe_globals`` if you trust the file.
+
+class UntrustedCheckpointError(RuntimeError):
+    """A checkpoint pickles a type that ``weights_only=True`` loading does not allow.
+
+    Attributes:
+        path (str): The file or URL.
+        global_name (str | None): The refused type, e.g. ``'argparse.Namespace'``.
+    """
+
+    def __init__(self, path: str, global_name: Optional[str], detail: str):
+        self.path = path
+        self.global_name = global_name
+        what = f'the type {global_name}' if global_name else 'a non-tensor object'
+        super().__init__(
+            f'{path} pickles {what}, which safe loading (torch.load weights_only=True) '
+            f'refuses. Loading it needs a full unpickle, which can run code from the file: '
+            f'only if you trust the file, opt in with {TRUST_OPTION}.\n{detail}'
+        )
+
+
+# torch's message names the refused global as "GLOBAL module.name" (or "Unsupported
+# global: GLOBAL ..."); our getattr stand-in as "refusing getattr(...)".
+_GLOBAL_PATTERN = re.compile(r'GLOBAL ([\w.]+)')
+_GETATTR_PATTERN = re.compile(r'refusing (getattr\([^)]*\))')
+
+_FORCE_SAFE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
+_FORCE_UNSAFE = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+_LOAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _torch_load_mode(weights_only: bool):
+    """Every ``torch.load`` inside runs with ``weights_only`` (for this one read).
+
+    mmengine's loaders call ``torch.load`` without the argument, except the URL loader,
+    which goes through ``torch.hub`` and passes ``weights_only=False``. torch's
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` overrides both; ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+    (only for an explicit ``trust=True``) turns the unset default into a full unpickle.
+    Set for the duration of one read, under a lock, and restored afterwards.
+    """
+    set_var, cleared = (
+        (_FORCE_SAFE, _FORCE_UNSAFE) if weights_only else (_FORCE_UNSAFE, _FORCE_SAFE)
+    )
+    with _LOAD_LOCK:
+        saved = {name: os.environ.get(name) for name in (set_var, cleared)}
+        os.environ[set_var] = '1'
+        os.environ.pop(cleared, None)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings('ignore', message='Environment variable TORCH_FORCE')
+                yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def load_checkpoint_file(path: str, trust: bool = False, logger: str = 'current') -> dict:
+    """Reads a checkpoint on CPU through mmengine's ``CheckpointLoader``.
+
+    Local paths, ``http(s)://`` URLs (downloaded once into torch's hub cache) and mmengine's
+    other schemes (``s3://``, ``petrel://``, ``open-mmlab://``...) all work. By default the
+    file is read with ``weights_only=True``: tensors, containers and the types of
+    :func:`checkpoint_safe_globals`. A file that pickles anything else raises
+    :class:`UntrustedCheckpointError` naming the type; ``trust=True`` reads it with a full
+    unpickle instead (only for files you trust). There is no silent fallback.
     """
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        register_checkpoint_safe_globals()  # in case a safe_globals context removed them
+        with _torch_load_mode(weights_only=not trust):
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu', logger=logger)
     except pickle.UnpicklingError as error:
-        raise RuntimeError(
-            f'{path} is not loadable with weights_only=True (it pickles non-tensor objects). '
-            'If you trust this file, allow the global named below with '
-            'torch.serialization.add_safe_globals([...]) and retry.\n'
-            f'{error}'
-        ) from error
+        message = str(error)
+        found = _GLOBAL_PATTERN.search(message) or _GETATTR_PATTERN.search(message)
+        raise UntrustedCheckpointError(path, found.group(1) if found else None, message) from error
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{path}: expected a dict checkpoint, got {type(checkpoint).__name__}')
     return checkpoint
@@ -198,7 +289,11 @@ def split_backbone_state_dict(
 
 
 def load_backbone_checkpoint(
-    backbone: nn.Module, path: str, prefix: Optional[str] = None, logger: str = 'current'
+    backbone: nn.Module,
+    path: str,
+    prefix: Optional[str] = None,
+    logger: str = 'current',
+    trust: bool = False,
 ) -> Tuple[List[str], List[str]]:
     """Loads a released (or our own) checkpoint into an InternImage backbone.
 
@@ -208,14 +303,16 @@ def load_backbone_checkpoint(
 
     Args:
         backbone (nn.Module): The backbone to fill.
-        path (str): Checkpoint file.
+        path (str): Checkpoint file, URL or any path mmengine's ``CheckpointLoader`` reads.
         prefix (str, optional): Prefix of the backbone keys in the file (None: detect).
         logger (str): mmengine logger name. Defaults to ``'current'``.
+        trust (bool): Read a file that pickles non-tensor objects with a full unpickle
+            (see :func:`load_checkpoint_file`). Defaults to False.
 
     Returns:
         tuple: (missing keys, unexpected keys).
     """
-    state_dict = extract_state_dict(load_checkpoint_file(path))
+    state_dict = extract_state_dict(load_checkpoint_file(path, trust=trust, logger=logger))
     weights, ignored = split_backbone_state_dict(state_dict, prefix)
     own = backbone.state_dict()
     matched = [k for k in weights if k in own]

@@ -1,6 +1,6 @@
 """Convert an official InternImage classification checkpoint for mmpretrain.
 
-    python tools/convert_checkpoint.py SRC DST
+    python tools/convert_checkpoint.py SRC DST [--trust-checkpoint]
 
 SRC is a released classification file (``{'model': state_dict}``, e.g.
 internimage_t_1k_224.pth); DST loads into the ``ImageClassifier`` of
@@ -8,6 +8,9 @@ internimage_t_1k_224.pth); DST loads into the ``ImageClassifier`` of
 Backbone keys move under ``backbone.``; the head under ``head.`` (its final Linear
 ``head.*`` becomes ``head.fc.*``). Detection/segmentation files need no conversion:
 the backbone's ``init_cfg=dict(type='Pretrained', checkpoint=...)`` reads them directly.
+SRC may be a local file or a URL (mmengine's checkpoint loader). It is read with
+``weights_only=True``; a file that also pickles other objects (e.g. a config) is refused
+with the type's name unless ``--trust-checkpoint`` allows a full unpickle.
 """
 
 import argparse
@@ -27,12 +30,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official classification checkpoint (.pth)')
     parser.add_argument('dst', help='output path for the mmpretrain checkpoint')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='read SRC with a full unpickle (it can run code from the file): only for a '
+        'trusted file that pickles more than tensors',
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    state_dict = convert_classification_checkpoint(load_checkpoint_file(args.src))
+    state_dict = convert_classification_checkpoint(
+        load_checkpoint_file(args.src, trust=args.trust_checkpoint)
+    )
     out_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(out_dir, exist_ok=True)
     # Only tensors and strings: the result loads with torch.load(weights_only=True).

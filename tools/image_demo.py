@@ -3,8 +3,9 @@
     python tools/image_demo.py CONFIG CHECKPOINT IMAGE [--out-file result.png]
         [--device cpu] [--score-thr 0.3]
 
-Detection draws boxes and masks, segmentation overlays the label map,
-classification writes the predicted class; the task comes from the config.
+A thin layer over the upstream inferencers (docs/inference.md): mmdet's DetInferencer
+draws boxes and masks, mmseg's MMSegInferencer overlays the label map, mmpretrain's
+ImageClassificationInferencer writes the predicted class; the task comes from the config.
 """
 
 import argparse

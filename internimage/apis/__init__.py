@@ -4,7 +4,7 @@ The top layer of the package: it may import everything below (models, engine,
 checkpoint); nothing below imports it.
 """
 
-from .inference import render_prediction
+from .inference import build_inferencer, render_prediction
 from .runner import (
     TASK_SCOPES,
     add_common_args,
@@ -39,5 +39,6 @@ __all__ = [
     'enable_show_dir',
     'load_config',
     'task_scope',
+    'build_inferencer',
     'render_prediction',
 ]

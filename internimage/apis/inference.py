@@ -1,77 +1,67 @@
-"""Single-image inference rendered with each library's own visualizer."""
+"""Single-image inference through each library's own inferencer.
+
+A thin layer over the upstream APIs (``docs/inference.md``): mmdet's ``DetInferencer``,
+mmseg's ``MMSegInferencer`` and mmpretrain's ``ImageClassificationInferencer`` predict and
+draw (boxes and masks, the label-map overlay, the top class and score). Importing
+``internimage`` allow-listed mmengine's checkpoint metadata types, so these read the
+checkpoints our tools write with ``torch.load(weights_only=True)``.
+"""
 
 import os
 import os.path as osp
-from typing import Any
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Tuple
 
 import mmcv
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
-from ..checkpoint import register_checkpoint_safe_globals
 from .runner import task_scope
 
-__all__ = ['render_prediction']
+__all__ = ['build_inferencer', 'render_prediction']
 
 
-def _draw(
-    visualizers: Any, model: Any, image: str, result: Any, out_file: str, **draw_kwargs
-) -> None:
-    """Render ``result`` with the visualizer the model's config names."""
-    visualizer = visualizers.build(model.cfg.visualizer)
-    visualizer.dataset_meta = model.dataset_meta
-    visualizer.add_datasample(
-        'result',
-        mmcv.imread(image, channel_order='rgb'),
-        data_sample=result,
-        draw_gt=False,
-        out_file=out_file,
-        **draw_kwargs,
-    )
+def build_inferencer(config: str, checkpoint: str, device: str = 'cpu') -> Tuple[str, Any]:
+    """The upstream inferencer for ``config``'s task, loaded with ``checkpoint``.
 
+    Returns:
+        tuple: (task scope: 'mmdet', 'mmseg' or 'mmpretrain', the inferencer).
+    """
+    scope = task_scope(Config.fromfile(config))
+    if scope == 'mmdet':
+        from mmdet.apis import DetInferencer
 
-def _detect(
-    cfg: Config, checkpoint: str, image: str, out_file: str, device: str, score_thr: float
-) -> Any:
-    from mmdet.apis import inference_detector, init_detector
-    from mmdet.registry import VISUALIZERS
+        return scope, DetInferencer(
+            model=config, weights=checkpoint, device=device, show_progress=False
+        )
+    if scope == 'mmseg':
+        from mmseg.apis import MMSegInferencer
 
-    model = init_detector(cfg, checkpoint, device=device)
-    result = inference_detector(model, image)
-    _draw(VISUALIZERS, model, image, result, out_file, pred_score_thr=score_thr)
-    return result
-
-
-def _segment(
-    cfg: Config, checkpoint: str, image: str, out_file: str, device: str, score_thr: float
-) -> Any:
-    from mmseg.apis import inference_model, init_model
-    from mmseg.registry import VISUALIZERS
-
-    model = init_model(cfg, checkpoint, device=device)
-    result = inference_model(model, image)
-    _draw(VISUALIZERS, model, image, result, out_file)
-    return result
-
-
-def _classify(
-    cfg: Config, checkpoint: str, image: str, out_file: str, device: str, score_thr: float
-) -> Any:
+        return scope, MMSegInferencer(model=config, weights=checkpoint, device=device)
     from mmpretrain.apis import ImageClassificationInferencer
-    from mmpretrain.visualization import UniversalVisualizer
 
-    inferencer = ImageClassificationInferencer(model=cfg, pretrained=checkpoint, device=device)
-    [result] = inferencer(image, return_datasamples=True)
-    UniversalVisualizer().visualize_cls(
-        mmcv.imread(image, channel_order='rgb'),
-        result,
-        classes=inferencer.classes,
-        draw_gt=False,
-        out_file=out_file,
-    )
+    # mmpretrain's inferencer builds its pipeline in the current default scope (mmdet's and
+    # mmseg's inferencers set theirs): make it mmpretrain's.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return scope, ImageClassificationInferencer(
+            model=config, pretrained=checkpoint, device=device
+        )
+
+
+def _predict(scope: str, inferencer: Any, image: str, vis_dir: str, score_thr: float) -> Any:
+    """Run the inferencer on one image, saving its drawing under ``vis_dir``; return the
+    data sample."""
+    if scope == 'mmdet':
+        results = inferencer(
+            image, out_dir=vis_dir, pred_score_thr=score_thr, return_datasamples=True
+        )
+        return results['predictions'][0]
+    if scope == 'mmseg':
+        return inferencer(image, out_dir=vis_dir, return_datasamples=True)
+    [result] = inferencer(image, return_datasamples=True, show_dir=osp.join(vis_dir, 'vis'))
     return result
-
-
-_RENDERERS = {'mmdet': _detect, 'mmseg': _segment, 'mmpretrain': _classify}
 
 
 def render_prediction(
@@ -82,20 +72,19 @@ def render_prediction(
     device: str = 'cpu',
     score_thr: float = 0.3,
 ) -> Any:
-    """Predict on one image and save the rendering to ``out_file``.
+    """Predict on one image with the task's upstream inferencer and save its drawing.
 
-    Detection draws boxes and masks (``DetLocalVisualizer``), segmentation
-    overlays the label map (``SegLocalVisualizer``), classification writes the
-    predicted class and score (``UniversalVisualizer``).
+    Detection draws boxes and masks (``DetInferencer``), segmentation overlays the label
+    map (``MMSegInferencer``), classification writes the top class and score
+    (``ImageClassificationInferencer``).
 
     Args:
         config (str): Config file (task read from its ``default_scope``).
-        checkpoint (str): Checkpoint file.
+        checkpoint (str): Checkpoint file (ours, or converted from a released one).
         image (str): Image file.
-        out_file (str): Where to write the rendered image.
+        out_file (str): Where to write the drawing (format from its extension).
         device (str): Torch device. Defaults to 'cpu'.
-        score_thr (float): Detection score threshold for drawing.
-            Defaults to 0.3.
+        score_thr (float): Detection score threshold for drawing. Defaults to 0.3.
 
     Returns:
         The task's data sample (DetDataSample / SegDataSample / DataSample).
@@ -103,8 +92,13 @@ def render_prediction(
     for name, path in (('config', config), ('checkpoint', checkpoint), ('image', image)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{name} file not found: {path}')
-    register_checkpoint_safe_globals()
-    cfg = Config.fromfile(config)
-    out_dir = osp.dirname(osp.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
-    return _RENDERERS[task_scope(cfg)](cfg, checkpoint, image, out_file, device, score_thr)
+    scope, inferencer = build_inferencer(config, checkpoint, device)
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with tempfile.TemporaryDirectory() as vis_dir:
+        result = _predict(scope, inferencer, image, vis_dir, score_thr)
+        [drawn] = [p for p in Path(vis_dir, 'vis').iterdir() if p.is_file()]
+        if drawn.suffix.lower() == Path(out_file).suffix.lower():
+            shutil.copyfile(drawn, out_file)
+        else:
+            mmcv.imwrite(mmcv.imread(str(drawn)), out_file)
+    return result

@@ -25,7 +25,6 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import register_checkpoint_safe_globals
 from ..engine import RandomStateHook
 
 __all__ = [
@@ -102,11 +101,10 @@ def task_scope(cfg: Config) -> str:
 def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config``, apply ``--cfg-options``, set work dir/launcher.
 
-    Also allow-lists the types mmengine's checkpoints carry, so test/resume/``load_from``
-    work with ``torch.load(weights_only=True)``. (Importing this package registered the
-    backbone, heads and constructor.)
+    (Importing this package registered the backbone, heads and constructor, and
+    allow-listed the types mmengine's checkpoints carry, so test/resume/``load_from``
+    work with ``torch.load(weights_only=True)``.)
     """
-    register_checkpoint_safe_globals()
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
     if 'LOCAL_RANK' not in os.environ:

@@ -1,5 +1,6 @@
 from .heads import AttentionPooling, InternImageAttnPoolClsHead, InternImageClsHead
 from .internimage import FlashInternImage, InternImage, layer_id_of_param
+from .model_index import register_model_index
 
 __all__ = [
     'InternImage',
@@ -8,4 +9,5 @@ __all__ = [
     'InternImageClsHead',
     'InternImageAttnPoolClsHead',
     'AttentionPooling',
+    'register_model_index',
 ]

@@ -422,7 +422,10 @@ class InternImage(BaseModule):
             (slow; for machines without the extension). Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation config;
             ``dict(type='Pretrained', checkpoint=PATH)`` loads released classification,
-            detection or segmentation checkpoints. Defaults to None.
+            detection or segmentation checkpoints; PATH may be a local file, an
+            ``http(s)://`` URL or any path mmengine's ``CheckpointLoader`` reads.
+            ``trust_checkpoint=True`` in it allows a full unpickle of a trusted file
+            that pickles non-tensor objects. Defaults to None.
     """
 
     arch_settings: Dict[str, dict] = {
@@ -594,7 +597,12 @@ class InternImage(BaseModule):
         """
         init_cfg = self.init_cfg
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            load_backbone_checkpoint(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'))
+            load_backbone_checkpoint(
+                self,
+                init_cfg['checkpoint'],
+                prefix=init_cfg.get('prefix'),
+                trust=bool(init_cfg.get('trust_checkpoint', False)),
+            )
             self._is_init = True
         elif init_cfg is not None:
             super().init_weights()

@@ -26,7 +26,7 @@ from internimage.apis import (
     render_prediction,
     task_scope,
 )
-from internimage.checkpoint import checkpoint_safe_globals
+from internimage.checkpoint import checkpoint_safe_globals, register_checkpoint_safe_globals
 
 ROOT = Path(__file__).resolve().parents[2]
 DET_CONFIG = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
@@ -98,15 +98,24 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_checkpoint_needs_exactly_the_allow_list(trained):
     checkpoint = trained['checkpoint']
-    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint))
+    # What the file needs beyond torch's own allow-list: list it with the process's
+    # registrations (``import internimage`` made them) set aside, then restore them.
+    registered = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(checkpoint))
+    finally:
+        torch.serialization.add_safe_globals(registered)
     assert unsafe, 'the Runner checkpoint is expected to carry numpy values'
     allowed = {
         entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
         for entry in checkpoint_safe_globals()
     }
     assert unsafe <= allowed, f'not allow-listed: {sorted(unsafe - allowed)}'
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
-        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    # `import internimage` registered the list (a safe_globals context would remove it
+    # from the process on exit).
+    register_checkpoint_safe_globals()
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     assert state['meta']['epoch'] == 1
     assert state['meta']['dataset_meta']['classes'] == ('circle', 'square', 'triangle')
 
@@ -123,9 +132,9 @@ class _SneakyGetattr:
 def test_allow_list_refuses_other_getattr(tmp_path):
     path = tmp_path / 'sneaky.pth'
     torch.save({'meta': _SneakyGetattr()}, path)
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
-        with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
-            torch.load(path, weights_only=True)
+    register_checkpoint_safe_globals()
+    with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+        torch.load(path, weights_only=True)
 
 
 @pytest.mark.slow

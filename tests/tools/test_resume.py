@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from internimage.apis import check_checkpoint_file
-from internimage.checkpoint import checkpoint_safe_globals
+from internimage.checkpoint import register_checkpoint_safe_globals
 
 from .dist_support import ROOT, make_cls_data, write_cls_config
 
@@ -43,8 +43,10 @@ def train(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def load(path: Path) -> dict:
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
-        return torch.load(path, map_location='cpu', weights_only=True)
+    # `import internimage` registered the allow-list; a safe_globals context would remove
+    # it from the process on exit.
+    register_checkpoint_safe_globals()
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def top1(output: str) -> str:
