@@ -109,6 +109,11 @@ def _train_options(task: str, data_root: Path) -> list:
     if task == 'det':
         coco = f'{data_root}/coco/'
         options += [f'{loader}.dataset.data_root={coco}' for loader in loaders]
+        # The COCO metric reads the annotation file itself (built at val even if unused).
+        options += [
+            f'{evaluator}.ann_file={coco}annotations/instances_val.json'
+            for evaluator in ('val_evaluator', 'test_evaluator')
+        ]
         options += [
             'train_cfg.max_epochs=1',
             'train_cfg.val_interval=2',
