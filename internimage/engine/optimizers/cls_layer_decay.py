@@ -15,6 +15,8 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
 
+from .layer_decay import add_to_group, check_paramwise_keys, find_backbone
+
 __all__ = ['InternImageClsLayerDecayOptimizerConstructor', 'classification_lr_ratios']
 
 _PARAMWISE_KEYS = ('layer_decay_rate', 'dcn_lr_mult')
@@ -48,18 +50,6 @@ def classification_lr_ratios(depths: List[int], rate: float) -> Dict[str, float]
     return ratios
 
 
-def _backbone_and_prefix(module: nn.Module):
-    if hasattr(module, 'depths') and hasattr(module, 'levels'):
-        return module, ''
-    backbone = getattr(module, 'backbone', None)
-    if not (hasattr(backbone, 'depths') and hasattr(backbone, 'levels')):
-        raise ValueError(
-            'InternImageClsLayerDecayOptimizerConstructor needs an InternImage model or a '
-            f'model whose backbone is one; {type(module).__name__} is neither'
-        )
-    return backbone, 'backbone.'
-
-
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class InternImageClsLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Optimizer-wrapper constructor with the official classification fine-tune lr rule.
@@ -85,18 +75,14 @@ class InternImageClsLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructo
             **kwargs: Unused; mmengine passes ``prefix`` / ``is_dcn_module`` here.
         """
         cfg = self.paramwise_cfg
-        unknown = sorted(set(cfg) - set(_PARAMWISE_KEYS))
-        if unknown:
-            raise ValueError(
-                f'paramwise_cfg: unknown keys {unknown}; expected {", ".join(_PARAMWISE_KEYS)}'
-            )
+        check_paramwise_keys(cfg, _PARAMWISE_KEYS)
         if 'layer_decay_rate' not in cfg:
             raise ValueError('paramwise_cfg needs layer_decay_rate (the official fine-tunes: 0.9)')
         rate = float(cfg['layer_decay_rate'])
         if not 0.0 < rate <= 1.0:
             raise ValueError(f'paramwise_cfg layer_decay_rate must be in (0, 1], got {rate}')
         dcn_lr_mult = float(cfg.get('dcn_lr_mult', 1.0))
-        backbone, prefix = _backbone_and_prefix(module)
+        backbone, prefix = find_backbone(module, type(self).__name__)
         ratios = classification_lr_ratios(list(backbone.depths), rate)
 
         groups: Dict[tuple, dict] = {}
@@ -110,13 +96,7 @@ class InternImageClsLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructo
             if any(marker in name for marker in _DCN_PARAM_MARKERS):
                 ratio *= dcn_lr_mult
             no_decay = param.ndim == 1 or name.endswith('.bias')
-            if (ratio, no_decay) not in groups:
-                group = dict(params=[], param_names=[], lr=self.base_lr * ratio, lr_scale=ratio)
-                if self.base_wd is not None:
-                    group['weight_decay'] = 0.0 if no_decay else self.base_wd
-                groups[(ratio, no_decay)] = group
-            groups[(ratio, no_decay)]['params'].append(param)
-            groups[(ratio, no_decay)]['param_names'].append(name)
+            add_to_group(groups, (ratio, no_decay), name, param, self, ratio, no_decay)
         params.extend(groups.values())
         print_log(
             f'InternImage classification layer decay: rate {rate}, DCN lr x{dcn_lr_mult}',

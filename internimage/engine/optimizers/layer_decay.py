@@ -1,14 +1,20 @@
 """Layer-wise learning-rate decay for InternImage, as in the official downstream recipes."""
 
 from collections import OrderedDict
-from typing import Callable, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
 
-__all__ = ['InternImageLayerDecayOptimizerConstructor', 'is_no_decay_param']
+__all__ = [
+    'InternImageLayerDecayOptimizerConstructor',
+    'add_to_group',
+    'check_paramwise_keys',
+    'find_backbone',
+    'is_no_decay_param',
+]
 
 # ``paramwise_cfg`` keys of the official constructor; ``num_layers`` / ``depths`` are checked
 # against the backbone, which supplies them.
@@ -56,22 +62,52 @@ def _is_offset_param(name: str) -> bool:
     return any(marker in name for marker in _OFFSET_PARAM_MARKERS)
 
 
-def _layer_depth_of(module: nn.Module) -> Tuple[Callable[[str], Tuple[int, int]], nn.Module]:
-    """``param name -> (layer id, number of ids)`` from the backbone, and the backbone.
+def find_backbone(module: nn.Module, constructor: str) -> Tuple[nn.Module, str]:
+    """The InternImage backbone being optimised and the prefix of its parameter names.
 
-    As mmpretrain's ``LearningRateDecayOptimWrapperConstructor``: the model's own
-    ``get_layer_depth`` when it is the backbone, else ``model.backbone``'s with the
-    ``backbone.`` prefix.
+    ``model.backbone`` (``'backbone.'``) when it has ``get_layer_depth``, else the model itself
+    (``''``), the interface of mmpretrain's ``LearningRateDecayOptimWrapperConstructor``. The
+    backbone comes first: mmpretrain's classifiers also have a ``get_layer_depth``, which
+    only forwards to it.
     """
-    if hasattr(module, 'get_layer_depth'):
-        return module.get_layer_depth, module
     backbone = getattr(module, 'backbone', None)
-    if not hasattr(backbone, 'get_layer_depth'):
-        raise ValueError(
-            f'layer decay needs a backbone with get_layer_depth (InternImage); '
-            f'{type(module).__name__} has none'
-        )
-    return (lambda name: backbone.get_layer_depth(name, 'backbone.')), backbone
+    if hasattr(backbone, 'get_layer_depth'):
+        return backbone, 'backbone.'
+    if hasattr(module, 'get_layer_depth'):
+        return module, ''
+    raise ValueError(
+        f'{constructor} needs a backbone with get_layer_depth (InternImage); '
+        f'{type(module).__name__} has none'
+    )
+
+
+def check_paramwise_keys(cfg: dict, allowed: Tuple[str, ...]) -> None:
+    """Refuse ``paramwise_cfg`` keys a constructor does not read (a typo would be ignored)."""
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ValueError(f'paramwise_cfg: unknown keys {unknown}; expected {", ".join(allowed)}')
+
+
+def add_to_group(
+    groups: Dict[Any, dict],
+    key: Any,
+    name: str,
+    param: nn.Parameter,
+    constructor: DefaultOptimWrapperConstructor,
+    scale: float,
+    no_decay: bool,
+    **extra: Any,
+) -> None:
+    """Put ``param`` in the group ``key``, created on first use with ``lr = base_lr * scale``,
+    no weight decay if ``no_decay`` and the ``extra`` fields."""
+    if key not in groups:
+        group = dict(params=[], param_names=[], lr=constructor.base_lr * scale, lr_scale=scale)
+        group.update(extra)
+        if constructor.base_wd is not None:
+            group['weight_decay'] = 0.0 if no_decay else constructor.base_wd
+        groups[key] = group
+    groups[key]['params'].append(param)
+    groups[key]['param_names'].append(name)
 
 
 def _check_against_backbone(cfg: dict, backbone: nn.Module, num_layers: int) -> None:
@@ -118,8 +154,8 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     - ``backbone_small_lr`` (bool): every group whose decayed scale is below 1 gets a
       further 0.1x. Defaults to False.
 
-    The backbone is the model itself when it has ``get_layer_depth``, else
-    ``model.backbone``.
+    The backbone is ``model.backbone`` when it has ``get_layer_depth``, else the model
+    itself (:func:`find_backbone`).
     """
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
@@ -131,12 +167,12 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             **kwargs: Unused; mmengine passes ``prefix`` / ``is_dcn_module`` here.
         """
         cfg = self.paramwise_cfg
-        unknown = sorted(set(cfg) - set(_PARAMWISE_KEYS))
-        if unknown:
-            raise ValueError(
-                f'paramwise_cfg: unknown keys {unknown}; expected {", ".join(_PARAMWISE_KEYS)}'
-            )
-        layer_depth, backbone = _layer_depth_of(module)
+        check_paramwise_keys(cfg, _PARAMWISE_KEYS)
+        backbone, prefix = find_backbone(module, 'layer decay')
+
+        def layer_depth(name: str) -> Tuple[int, int]:
+            return backbone.get_layer_depth(name, prefix)
+
         decay_rate = float(cfg.get('layer_decay_rate', 1.0))
         offset_lr_scale = float(cfg.get('offset_lr_scale', 1.0))
         backbone_small_lr = _flag(cfg, 'backbone_small_lr')
@@ -168,19 +204,17 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                 else:
                     group_name += '_offset_lr_scale'
                     scale *= offset_lr_scale
-            if group_name not in groups:
-                groups[group_name] = dict(
-                    params=[],
-                    param_names=[],
-                    lr=self.base_lr * scale,
-                    lr_scale=scale,
-                    layer_id=layer_id,
-                    group_name=group_name,
-                )
-                if self.base_wd is not None:
-                    groups[group_name]['weight_decay'] = 0.0 if no_decay else self.base_wd
-            groups[group_name]['params'].append(param)
-            groups[group_name]['param_names'].append(name)
+            add_to_group(
+                groups,
+                group_name,
+                name,
+                param,
+                self,
+                scale,
+                no_decay,
+                layer_id=layer_id,
+                group_name=group_name,
+            )
         print_log(
             f'InternImage layer decay: rate {decay_rate}, {num_layers} layers, '
             f'{len(groups)} param groups',
