@@ -6,6 +6,7 @@ Helper for tests/models/test_*.py (not a test module itself).
 
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
+from unittest import mock
 
 import torch
 
@@ -140,3 +141,16 @@ def use_reference_op() -> bool:
     import ops_dcnv3
 
     return not ops_dcnv3.extension_available()
+
+
+def assert_loads_exactly(model: torch.nn.Module, weights: Dict[str, torch.Tensor]) -> None:
+    """``model.init_weights()`` (its ``init_cfg`` names the checkpoint) fills it with exactly
+    ``weights``: the same key set, equal tensors, and no missing or unexpected key logged."""
+    with mock.patch('internimage.checkpoint.print_log') as log:
+        model.init_weights()
+    state = model.state_dict()
+    assert set(state) == set(weights)  # zero missing, zero unexpected
+    for key, value in weights.items():
+        assert torch.equal(state[key], value), key
+    messages = ' '.join(str(c.args[0]) for c in log.call_args_list)
+    assert 'Missing' not in messages and 'Unexpected' not in messages

@@ -10,6 +10,7 @@ from internimage import InternImage
 from internimage.checkpoint import load_backbone_checkpoint
 from tests.models.official_keys import (
     TINY_ARCH,
+    assert_loads_exactly,
     official_backbone_shapes,
     official_cls_head_shapes,
     random_state_dict,
@@ -55,14 +56,7 @@ def test_official_layouts_load_exactly(tmp_path, arch, layout):
     path = tmp_path / 'official.pth'
     torch.save(_wrap(layout, weights), path)
     model = _build(arch, path)
-    with mock.patch('internimage.checkpoint.print_log') as log:
-        model.init_weights()
-    state = model.state_dict()
-    assert set(state) == set(weights)  # zero missing, zero unexpected
-    for key, value in weights.items():
-        assert torch.equal(state[key], value), key
-    messages = ' '.join(str(c.args[0]) for c in log.call_args_list)
-    assert 'Missing' not in messages and 'Unexpected' not in messages
+    assert_loads_exactly(model, weights)
     # and the loaded model runs
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, 32, 32))[-1].shape == (1, 128, 1, 1)

@@ -19,6 +19,7 @@ from mmengine.registry import MODELS
 from internimage import FlashInternImage, InternImage
 from ops_dcnv3 import DCNv4
 from tests.models.official_keys import (
+    assert_loads_exactly,
     official_cls_head_shapes,
     random_state_dict,
     use_reference_op,
@@ -127,14 +128,7 @@ def test_official_checkpoint_loads_exactly(tmp_path, arch, layout):
     path = tmp_path / 'flash.pth'
     torch.save(checkpoint, path)
     model = build(arch, path)
-    with mock.patch('internimage.checkpoint.print_log') as log:
-        model.init_weights()
-    state = model.state_dict()
-    assert set(state) == set(weights)  # zero missing, zero unexpected
-    for key, value in weights.items():
-        assert torch.equal(state[key], value), key
-    messages = ' '.join(str(c.args[0]) for c in log.call_args_list)
-    assert 'Missing' not in messages and 'Unexpected' not in messages
+    assert_loads_exactly(model, weights)
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, 32, 32))[-1].shape == (1, 128, 1, 1)
 

@@ -14,6 +14,7 @@ that a config's ``custom_imports`` alone is enough.
 """
 
 import copy
+import functools
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from mmengine.registry import MODELS, DefaultScope
 
 import internimage  # noqa: F401  (what a user imports; registers the allow-list)
 from internimage.datasets import QuickstartSpec
+from tests.tool_runs import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = 'configs/quickstart'
@@ -87,14 +89,8 @@ def weights_only_loads(monkeypatch):
 
 
 # ---------------------------------------------------------------- checkpoints
-def _run_tool(*args: str) -> str:
-    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    return output
+# Whole (short) training runs: a longer limit than a single tool call.
+_run_tool = functools.partial(run_tool, timeout=600)
 
 
 def _train_options(task: str, data_root: Path) -> list:

@@ -7,10 +7,7 @@ resume only work if the checkpoint allow-list is right: it is also checked
 directly against ``torch.serialization.get_unsafe_globals_in_checkpoint``.
 """
 
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -27,19 +24,10 @@ from internimage.apis import (
     task_scope,
 )
 from internimage.checkpoint import checkpoint_safe_globals, register_checkpoint_safe_globals
+from tests.tool_runs import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DET_CONFIG = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
-
-
-def _run_tool(*args: str) -> str:
-    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    return output
 
 
 def _det_options(data_root: Path, max_epochs: int) -> list:
@@ -69,7 +57,7 @@ def trained(tmp_path_factory):
     """Data from the CLI, then one training iteration with tools/train.py."""
     base = tmp_path_factory.mktemp('tools')
     data_root = base / 'data'
-    out = _run_tool(
+    out = run_tool(
         'tools/make_quickstart_data.py',
         '--out',
         str(data_root),
@@ -82,7 +70,7 @@ def trained(tmp_path_factory):
     )
     assert 'quick-start data ready' in out
     work_dir = base / 'work'
-    out = _run_tool(
+    out = run_tool(
         'tools/train.py',
         DET_CONFIG,
         '--work-dir',
@@ -140,7 +128,7 @@ def test_allow_list_refuses_other_getattr(tmp_path):
 @pytest.mark.slow
 def test_resume_continues_from_checkpoint(trained, tmp_path):
     work_dir = tmp_path / 'resumed'
-    out = _run_tool(
+    out = run_tool(
         'tools/train.py',
         DET_CONFIG,
         '--work-dir',
@@ -157,7 +145,7 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
 @pytest.mark.slow
 def test_test_tool_prints_coco_metrics_and_renders(trained, tmp_path):
     show_dir = tmp_path / 'show'
-    out = _run_tool(
+    out = run_tool(
         'tools/test.py',
         DET_CONFIG,
         trained['checkpoint'],
@@ -178,7 +166,7 @@ def test_test_tool_prints_coco_metrics_and_renders(trained, tmp_path):
 def test_image_demo_detection(trained, tmp_path):
     image = trained['data_root'] / 'coco' / 'val' / 'val_00000.png'
     out_file = tmp_path / 'det.png'
-    _run_tool(
+    run_tool(
         'tools/image_demo.py',
         DET_CONFIG,
         trained['checkpoint'],

@@ -1,0 +1,20 @@
+"""Running the repository's tools as a user does: a subprocess from the repository root."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(*args: str, timeout: int = 300) -> str:
+    """``python ARGS...`` from the repository root; asserts exit status 0 (the assertion
+    shows the end of the output) and returns stdout + stderr."""
+    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    return output
