@@ -6,14 +6,24 @@ official ``map22kto1k.txt``, one integer per line) is the 22K index of 1K class 
 Every tensor whose first dimension is 21,841 (the classifier's weight and bias) is
 reduced to those rows; everything else is copied unchanged.
 
-    python tools/map_head_22k_to_1k.py CKPT_22K map22kto1k.txt OUT.pth
+    python tools/map_head_22k_to_1k.py CKPT_22K map22kto1k.txt OUT.pth [--trust-checkpoint]
+
+CKPT_22K may be a local file or a URL; it is read as ``tools/convert_checkpoint.py`` reads
+its source (``weights_only=True``, and a full unpickle only with ``--trust-checkpoint``).
 """
 
 import argparse
+import os.path as osp
+import sys
 from pathlib import Path
 from typing import Dict, List, Union
 
 import torch
+
+# Run from a checkout without installing: make the repository importable.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from internimage.checkpoint import load_checkpoint_file
 
 NUM_22K_CLASSES = 21841
 
@@ -88,18 +98,23 @@ def main() -> None:
     parser.add_argument('checkpoint', help='22K checkpoint (official or mmengine layout)')
     parser.add_argument('mapping', help='map22kto1k.txt: the 22K index of each 1K class')
     parser.add_argument('out', help='where to write the checkpoint with the 1K head')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='read CKPT_22K with a full unpickle (it can run code from the file): only for a '
+        'trusted file that pickles more than tensors',
+    )
     args = parser.parse_args()
 
-    checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
+    mapping = read_mapping(args.mapping)
+    checkpoint = load_checkpoint_file(args.checkpoint, trust=args.trust_checkpoint)
     key = _weights_of(checkpoint)
     weights = checkpoint[key] if key else checkpoint
-    mapped = map_head_22k_to_1k(weights, read_mapping(args.mapping))
+    mapped = map_head_22k_to_1k(weights, mapping)
     if key:
         checkpoint = dict(checkpoint, **{key: mapped})
         if key == 'model' and isinstance(checkpoint.get('model_ema'), dict):
-            checkpoint['model_ema'] = map_head_22k_to_1k(
-                checkpoint['model_ema'], read_mapping(args.mapping)
-            )
+            checkpoint['model_ema'] = map_head_22k_to_1k(checkpoint['model_ema'], mapping)
     else:
         checkpoint = mapped
     torch.save(checkpoint, args.out)
