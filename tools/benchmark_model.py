@@ -27,7 +27,7 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -179,17 +179,25 @@ def interleaved_medians(
     return {label: statistics.median(values) for label, values in times.items()}
 
 
-def build_report_models(num_classes: int, compile_model: bool) -> Dict[str, nn.Module]:
-    """InternImage-T (eager, and compiled with inductor) and ConvNeXt-T; the compiled model
-    shares the eager one's parameters."""
+def build_report_models(
+    num_classes: int, compile_model: bool
+) -> Tuple[Dict[str, nn.Module], Dict[str, nn.Module]]:
+    """The inference and the training candidates: InternImage-T eager, ConvNeXt-T and (with
+    ``compile_model``) InternImage-T under inductor, sharing the eager model's parameters.
+
+    The compiled inference model uses inductor's ``freezing``: the weights become constants
+    of the graph, so the linears run as prepacked oneDNN GEMMs (measured 0.89x the eager
+    latency at batch 1, one thread, where plain compilation was 1.08x). A frozen graph keeps
+    the weights it was compiled with, so training gets its own, unfrozen, compiled model.
+    """
     models = build_models(num_classes)
-    report = {
-        'InternImage-T': models['InternImage-T'],
-        'ConvNeXt-T': models['ConvNeXt-T (torchvision)'],
-    }
+    internimage = models['InternImage-T']
+    infer = {'InternImage-T': internimage, 'ConvNeXt-T': models['ConvNeXt-T (torchvision)']}
+    train = dict(infer)
     if compile_model:
-        report['InternImage-T compiled'] = torch.compile(report['InternImage-T'])
-    return report
+        infer['InternImage-T compiled'] = torch.compile(internimage, options={'freezing': True})
+        train['InternImage-T compiled'] = torch.compile(internimage)
+    return infer, train
 
 
 def print_latency_table(
@@ -289,10 +297,10 @@ def cpu_report(args: argparse.Namespace) -> None:
         f'# cpu report: {args.size}x{args.size}, float32, median of {args.iters} after '
         f'{args.warmup} warm-up; torch {torch.__version__}'
     )
-    models = build_report_models(args.num_classes, not args.no_compile)
-    print_latency_table(models, args)
-    print_train_table(models, args)
-    print_profile(models['InternImage-T'], args)
+    infer_models, train_models = build_report_models(args.num_classes, not args.no_compile)
+    print_latency_table(infer_models, args)
+    print_train_table(train_models, args)
+    print_profile(infer_models['InternImage-T'], args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
