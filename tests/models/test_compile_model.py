@@ -44,12 +44,8 @@ def tiny_classifier() -> ImageClassifier:
 
 @pytest.mark.slow  # inductor compiles the model: ~40 s on 2 cores
 def test_inference_compiles_fullgraph():
-    """With inductor's ``freezing`` (weights folded into the graph), the inference setting
-    tools/benchmark_model.py times."""
     eager = tiny_classifier().eval()
-    compiled = torch.compile(
-        copy.deepcopy(eager), fullgraph=True, options={'freezing': True}
-    )  # a graph break raises
+    compiled = torch.compile(copy.deepcopy(eager), fullgraph=True)  # a graph break raises
     images = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(
