@@ -257,8 +257,7 @@ def print_train_table(
 
     for model in models.values():
         model.train()
-    # The compiled model is timed after the eager ones, not between them: after compiled code
-    # has run, the eager ConvNeXt-T step measured 2-3x slower in the same process.
+    # The compiled model is timed after the eager ones, not between them.
     eager = {label: model for label, model in models.items() if 'compiled' not in label}
     medians = interleaved_medians(
         {label: train_step(model) for label, model in eager.items()}, args.warmup, args.iters
@@ -311,9 +310,9 @@ def cpu_report(args: argparse.Namespace) -> None:
         f'{args.warmup} warm-up; torch {torch.__version__}'
     )
     infer_models, train_models = build_report_models(args.num_classes, not args.no_compile)
-    # Training first: once any compiled (inductor) code has run in the process, the eager
-    # ConvNeXt-T training step measured 2-3x slower (1.1 s alone, ~3 s after), which would
-    # falsify the training ratio.
+    # Training first. Known issue: with the compiled candidate in the process, the eager
+    # ConvNeXt-T step measured 2.4-3.1 s (1.3 s with --no-compile, 1.1 s alone), cause not
+    # found; take the training ratio from a --no-compile run.
     print_train_table(train_models, args)
     print_latency_table(infer_models, args)
     print_profile(infer_models['InternImage-T'], args)
