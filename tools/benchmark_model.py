@@ -185,9 +185,8 @@ def build_report_models(
     """The inference and the training candidates: InternImage-T eager, ConvNeXt-T and (with
     ``compile_model``) InternImage-T under inductor, sharing the eager model's parameters.
 
-    No inductor ``freezing`` here: in the 224 px report it was no faster than plain compilation
-    and, run before the training table, it slowed the eager ConvNeXt-T training step 2-3x in
-    the same process, which would falsify the training ratios.
+    No inductor ``freezing`` here: in the quiet 224 px report it was no faster than eager
+    (1.09x at batch 1, one thread), like plain compilation.
     """
     models = build_models(num_classes)
     internimage = models['InternImage-T']
