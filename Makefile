@@ -26,7 +26,7 @@ $(error BACKBONE must be InternImage or FlashInternImage, got $(BACKBONE))
 endif
 QS_CONFIG     := $(QS_CONFIG_$(TASK))
 
-.PHONY: setup quickstart quickstart-all lint test benchmark gpu-check
+.PHONY: setup quickstart quickstart-all lint test benchmark benchmark-model gpu-check
 
 setup:
 	VENV=$(VENV) bash scripts/bootstrap.sh
@@ -51,6 +51,10 @@ test: lint
 
 benchmark: setup
 	$(PYTHON) tools/benchmark_dcnv3.py
+
+# InternImage-T (eager, compiled) vs ConvNeXt-T on the CPU: latency, training step, profile.
+benchmark-model: setup
+	$(PYTHON) tools/benchmark_model.py --cpu-report
 
 # On a machine with a GPU: build the CUDA kernels, run the GPU tests and the GPU benchmarks.
 gpu-check: setup

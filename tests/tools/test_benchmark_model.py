@@ -70,3 +70,61 @@ def test_model_benchmark_rejects_bad_batch(flag):
         cwd=ROOT,
     )
     assert result.returncode == 2 and f'{flag} must be >= 1' in result.stderr
+
+
+@pytest.mark.slow
+def test_cpu_report_tables():
+    """--cpu-report: one latency row per (threads, batch), ratios that are those of the
+    printed times, a training-step line per model and the operator profile."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, 'tools', 'benchmark_model.py'),
+            '--cpu-report',
+            '--no-compile',
+            '--size',
+            '32',
+            '--iters',
+            '1',
+            '--warmup',
+            '0',
+            '--report-batches',
+            '1',
+            '2',
+            '--report-threads',
+            '1',
+            '--train-batch',
+            '2',
+            '--train-threads',
+            '1',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(
+        r'^\s*(\d+) \|\s*(\d+) \|\s*([\d.]+) \|\s*([\d.]+) \|\s*([\d.]+)x$',
+        result.stdout,
+        flags=re.MULTILINE,
+    )
+    assert [(int(t), int(b)) for t, b, *_ in rows] == [(1, 1), (1, 2)], result.stdout
+    for *_, ours, dense, ratio in rows:
+        # times are printed to 0.1 ms, so allow for that in the recomputed ratio
+        expected = float(ours) / float(dense)
+        assert abs(float(ratio) - expected) <= 0.05 * expected + 0.01, result.stdout
+    assert re.search(r'^InternImage-T\s+[\d.]+\s+InternImage-T / ConvNeXt-T: [\d.]+x$',
+                     result.stdout, flags=re.MULTILINE), result.stdout  # fmt: skip
+    assert re.search(r'^ConvNeXt-T\s+[\d.]+$', result.stdout, flags=re.MULTILINE)
+    profile = result.stdout.split('## InternImage-T inference profile')[-1]
+    assert 'aten::addmm' in profile and 'Self CPU time total' in profile, result.stdout
+
+
+def test_cpu_report_rejects_cuda():
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'benchmark_model.py'), '--cpu-report',
+         '--device', 'cuda'],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2 and '--cpu-report runs on --device cpu' in result.stderr

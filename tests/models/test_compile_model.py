@@ -1,0 +1,103 @@
+"""The whole model under torch.compile on CPU (inductor), the way mmengine's ``compile``
+config key runs it, against eager; and the channels-last conv weights (a speed change that
+must not change values, shapes or checkpoint loading)."""
+
+import copy
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from mmpretrain.models import ImageClassifier
+from mmpretrain.structures import DataSample
+from torch import nn
+
+from internimage import InternImage
+from tests.models.official_keys import TINY_ARCH, use_reference_op
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def tiny_classifier() -> ImageClassifier:
+    torch.manual_seed(0)
+    model = ImageClassifier(
+        backbone=InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op()),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=5,
+            in_channels=TINY_ARCH['channels'] * 8,
+            loss=dict(type='CrossEntropyLoss'),
+        ),
+    )
+    model.init_weights()
+    # Non-zero offsets and point weights, so the deformable sampling is exercised.
+    for name, param in model.named_parameters():
+        if name.endswith(('offset.weight', 'mask.weight')):
+            nn.init.normal_(param, std=0.1)
+    return model
+
+
+@pytest.mark.slow  # inductor compiles the model: ~40 s on 2 cores
+def test_inference_compiles_fullgraph():
+    eager = tiny_classifier().eval()
+    compiled = torch.compile(copy.deepcopy(eager), fullgraph=True)  # a graph break raises
+    images = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            compiled(images, mode='tensor'), eager(images, mode='tensor'), atol=1e-4, rtol=1e-4
+        )
+
+
+@pytest.mark.slow  # forward and backward graphs: ~3 min on 2 cores
+def test_training_step_compiled_as_mmengine_does():
+    """mmengine's Runner with ``compile=True`` replaces ``model.train_step`` by
+    ``torch.compile(model.train_step)``; one step must give eager's loss and parameters."""
+    eager = tiny_classifier().train()
+    compiled = copy.deepcopy(eager)
+    compiled.train_step = torch.compile(compiled.train_step)
+    images = torch.randn(2, 3, 64, 64)
+    data = dict(inputs=images, data_samples=[DataSample().set_gt_label(label) for label in (1, 3)])
+    results = []
+    for model in (eager, compiled):
+        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+        losses = model.train_step(copy.deepcopy(data), wrapper)
+        results.append((losses['loss'].detach(), dict(model.named_parameters())))
+    (eager_loss, eager_params), (compiled_loss, compiled_params) = results
+    torch.testing.assert_close(compiled_loss, eager_loss, atol=1e-5, rtol=1e-5)
+    moved = 0
+    for name, param in eager_params.items():
+        torch.testing.assert_close(compiled_params[name], param, atol=1e-5, rtol=1e-4)
+        moved += int(not torch.equal(param, tiny_classifier().state_dict()[name]))
+    assert moved > 0  # the step did update parameters
+
+
+def test_channels_last_conv_weights_keep_values_and_loading():
+    model = InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op()).eval()
+    fed_channels_last = [m.dw_conv[0] for m in model.modules() if hasattr(m, 'dw_conv')]
+    fed_channels_last += [stage.downsample.conv for stage in model.levels if stage.downsample]
+    assert fed_channels_last
+    for conv in fed_channels_last:
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+    # A checkpoint saved with default (contiguous) weights loads into the same values and
+    # keeps the channels-last storage; outputs match a model holding contiguous weights.
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    loaded = InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op()).eval()
+    loaded.load_state_dict(state)
+    contiguous = copy.deepcopy(loaded)
+    for conv in contiguous.modules():
+        if isinstance(conv, nn.Conv2d):
+            conv.weight.data = conv.weight.data.contiguous()
+    assert list(loaded.state_dict()) == list(state)
+    for name, conv in loaded.named_modules():
+        if isinstance(conv, nn.Conv2d) and 'patch_embed' not in name:
+            assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(loaded(images), contiguous(images)):
+            torch.testing.assert_close(a, b)
