@@ -181,6 +181,10 @@ class GroupChannels<scalar_t, kCg,
 };
 #endif
 
+// Pixels whose sampling geometry is computed together, for one group: kTilePixels * K points
+// per pass, enough for the point loop of tile_geometry to fill several vectors.
+constexpr int64_t kTilePixels = 8;
+
 // The pointers and tables of one pass; the pass sets its outputs (and backward its inputs).
 template <typename scalar_t>
 struct KernelArgs {
@@ -195,10 +199,19 @@ struct KernelArgs {
         mask(mask_.const_data_ptr<scalar_t>()) {
     // Kernel-grid displacements of all points, computed once per call.
     for (int64_t k = 0; k < geo.num_points; ++k) point_grid(geo, k, grid[2 * k], grid[2 * k + 1]);
+    // The same, repeated for each pixel of a tile (item j = t * K + k).
+    // Padded like the tile buffers (TileBuffers::padded_items).
+    tile_grid_h.resize(kTilePixels * geo.num_points + 8);
+    tile_grid_w.resize(kTilePixels * geo.num_points + 8);
+    for (int64_t j = 0; j < kTilePixels * geo.num_points; ++j) {
+      tile_grid_h[j] = grid[2 * (j % geo.num_points)];
+      tile_grid_w[j] = grid[2 * (j % geo.num_points) + 1];
+    }
   }
 
   DCNv3Geometry geo;
   std::vector<acc_t> grid;  // (num_points, 2): grid_h, grid_w of each point
+  std::vector<acc_t> tile_grid_h, tile_grid_w;  // (kTilePixels * num_points)
   const scalar_t* input;
   const scalar_t* offset;
   const scalar_t* mask;
@@ -259,17 +272,155 @@ struct LoopSizes {
   acc_t scale;           // offset_scale
 };
 
-// Bilinear corners of point k of one (pixel, group) whose kernel centre is (base_h, base_w)
-// and whose offsets start at `point_offset`; false when the sample reads nothing.
+// Per-point buffers of one tile (item j = t * K + k: pixel t of the tile, point k), reused
+// from tile to tile. The inputs are gathered first, then tile_geometry fills the rest in one
+// loop the compiler vectorises: the per-point location and corner arithmetic, previously
+// scalar code in front of each point's channel loops, dominated both passes.
+template <typename acc_t>
+struct TileBuffers {
+  explicit TileBuffers(int64_t num_points)
+      : base_h(padded_items(num_points)),
+        base_w(padded_items(num_points)),
+        offset_x(padded_items(num_points)),
+        offset_y(padded_items(num_points)),
+        point_weight(padded_items(num_points)),
+        frac_h(padded_items(num_points)),
+        frac_w(padded_items(num_points)),
+        inside(padded_items(num_points)) {
+    for (auto& buffer : pixel) buffer.resize(padded_items(num_points));
+    for (auto& buffer : weight) buffer.resize(padded_items(num_points));
+  }
+  // Room for a tile's items rounded up to whole vectors of the point loops (zero-filled, so
+  // the padding lanes compute finite values that nothing reads).
+  static int64_t padded_items(int64_t num_points) { return kTilePixels * num_points + 8; }
+  // Inputs: kernel centre of the item's pixel, its offsets and its point weight (mask).
+  std::vector<acc_t> base_h, base_w, offset_x, offset_y, point_weight;
+  // Outputs: per corner (order of BilinearCorners) the flat pixel in the image (-1 outside)
+  // and the bilinear weight (0 outside); the location's fractional parts; whether any corner
+  // lies inside the image.
+  std::array<std::vector<int32_t>, 4> pixel;
+  std::array<std::vector<acc_t>, 4> weight;
+  std::vector<acc_t> frac_h, frac_w;
+  std::vector<int32_t> inside;  // nonzero where any corner is inside
+};
+
+// Gathers the inputs of `tile` pixels starting at flat output pixel p0, group g: kernel
+// centres, offsets and point weights (softmax of the logits with softmax_mask).
 template <typename scalar_t, typename acc_t>
-C10_ALWAYS_INLINE bool point_corners(const KernelArgs<scalar_t>& args, acc_t base_h,
-                                     acc_t base_w, const scalar_t* point_offset, int64_t k,
-                                     acc_t scale, BilinearCorners<acc_t>& corners) {
-  acc_t loc_h, loc_w;
-  sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
-                    static_cast<acc_t>(point_offset[2 * k]),
-                    static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
-  return bilinear_corners(loc_h, loc_w, args.geo.height_in, args.geo.width_in, corners);
+C10_ALWAYS_INLINE void gather_tile(const KernelArgs<scalar_t>& args, int64_t p0, int64_t tile,
+                                   int64_t g, TileBuffers<acc_t>& b) {
+  const DCNv3Geometry& geo = args.geo;
+  const int64_t num_points = geo.num_points;
+  const int64_t pixels_out = geo.height_out * geo.width_out;
+  for (int64_t t = 0; t < tile; ++t) {
+    const int64_t p = p0 + t;
+    const int64_t q = p % pixels_out;
+    acc_t base_h, base_w;
+    pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
+    const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
+    point_weights(geo, args.mask + mask_start(geo, p * geo.group + g),
+                  b.point_weight.data() + t * num_points);
+    for (int64_t k = 0; k < num_points; ++k) {
+      const int64_t j = t * num_points + k;
+      b.base_h[j] = base_h;
+      b.base_w[j] = base_w;
+      b.offset_x[j] = static_cast<acc_t>(point_offset[2 * k]);
+      b.offset_y[j] = static_cast<acc_t>(point_offset[2 * k + 1]);
+    }
+  }
+}
+
+// How the per-point loops below step through a tile's items: one scalar at a time (double,
+// and compilers without vector extensions), or 8 floats at a time in explicit vectors. The
+// compiler does not vectorise these loops by itself (floor and the selects stay scalar
+// branches under the default -ftrapping-math), so they are written in vectors directly.
+template <typename acc_t, typename Enable = void>
+struct PointLanes {
+  using Value = acc_t;
+  using Int = int32_t;
+  static constexpr int64_t kWidth = 1;
+  static Value load(const acc_t* src) { return *src; }
+  static Int load(const int32_t* src) { return *src; }
+  static void store(acc_t* dst, Value v) { *dst = v; }
+  static void store(int32_t* dst, Int v) { *dst = v; }
+  static Int to_int(Value v) { return static_cast<Int>(v); }  // truncates
+  static Value to_value(Int v) { return static_cast<Value>(v); }
+};
+
+#if defined(__GNUC__)
+typedef int32_t Int32x8 __attribute__((vector_size(32)));
+
+template <typename acc_t>
+struct PointLanes<acc_t, std::enable_if_t<std::is_same_v<acc_t, float>>> {
+  using Value = Float8;
+  using Int = Int32x8;
+  static constexpr int64_t kWidth = 8;
+  static Value load(const float* src) { return load8(src); }
+  static Int load(const int32_t* src) {
+    Int v;
+    std::memcpy(&v, src, sizeof(v));
+    return v;
+  }
+  static void store(float* dst, Value v) { store8(dst, v); }
+  static void store(int32_t* dst, Int v) { std::memcpy(dst, &v, sizeof(v)); }
+  static Int to_int(Value v) { return __builtin_convertvector(v, Int); }  // truncates
+  static Value to_value(Int v) { return __builtin_convertvector(v, Value); }
+};
+#endif
+
+// Corners, bilinear weights and fractional parts of `items` gathered points: the arithmetic
+// of sampling_location and bilinear_corners (dcnv3_sampling.h), branch-free, a vector of
+// points at a time (the buffers are padded to whole vectors). `grid` holds the kernel-grid
+// displacements of the items, tiled. Pixels are int32: forward_cpu / backward_cpu check
+// that an image has fewer than 2^31.
+template <typename acc_t>
+C10_ALWAYS_INLINE void tile_geometry(int64_t items, const acc_t* grid_h, const acc_t* grid_w,
+                                     acc_t scale, int32_t height, int32_t width,
+                                     TileBuffers<acc_t>& b) {
+  using Lanes = PointLanes<acc_t>;
+  using Value = typename Lanes::Value;
+  using Int = typename Lanes::Int;
+  const acc_t height_f = static_cast<acc_t>(height);
+  const acc_t width_f = static_cast<acc_t>(width);
+  const Value zero = Value{} * acc_t(0);
+  const Value one = zero + acc_t(1);
+  for (int64_t j = 0; j < items; j += Lanes::kWidth) {
+    const Value loc_h = Lanes::load(&b.base_h[j]) +
+                        (Lanes::load(grid_h + j) + Lanes::load(&b.offset_y[j])) * scale;
+    const Value loc_w = Lanes::load(&b.base_w[j]) +
+                        (Lanes::load(grid_w + j) + Lanes::load(&b.offset_x[j])) * scale;
+    // False for NaN locations too; such points then read nothing, as in bilinear_corners.
+    const Int inside = (loc_h >= acc_t(-1)) & (loc_w >= acc_t(-1)) & (loc_h < height_f) &
+                       (loc_w < width_f);
+    // Outside, a harmless location stands in, so the int conversion stays defined.
+    const Value safe_h = inside ? loc_h : zero;
+    const Value safe_w = inside ? loc_w : zero;
+    // floor of values >= -1: truncate, then step down where truncation rounded up.
+    const Int trunc_h = Lanes::to_int(safe_h);
+    const Int trunc_w = Lanes::to_int(safe_w);
+    const Int h_low = Lanes::to_value(trunc_h) > safe_h ? trunc_h - 1 : trunc_h;
+    const Int w_low = Lanes::to_value(trunc_w) > safe_w ? trunc_w - 1 : trunc_w;
+    const Value frac_h = safe_h - Lanes::to_value(h_low);
+    const Value frac_w = safe_w - Lanes::to_value(w_low);
+    const Int h_low_in = inside & (h_low >= 0);
+    const Int h_high_in = inside & (h_low + 1 < height);
+    const Int w_low_in = inside & (w_low >= 0);
+    const Int w_high_in = inside & (w_low + 1 < width);
+    const Int row_low = h_low * width;
+    const Int none = Int{} - 1;
+    Lanes::store(&b.pixel[0][j], (h_low_in & w_low_in) ? row_low + w_low : none);
+    Lanes::store(&b.pixel[1][j], (h_low_in & w_high_in) ? row_low + w_low + 1 : none);
+    Lanes::store(&b.pixel[2][j], (h_high_in & w_low_in) ? row_low + width + w_low : none);
+    Lanes::store(&b.pixel[3][j], (h_high_in & w_high_in) ? row_low + width + w_low + 1 : none);
+    Lanes::store(&b.weight[0][j],
+                 (h_low_in & w_low_in) ? (one - frac_h) * (one - frac_w) : zero);
+    Lanes::store(&b.weight[1][j], (h_low_in & w_high_in) ? (one - frac_h) * frac_w : zero);
+    Lanes::store(&b.weight[2][j], (h_high_in & w_low_in) ? frac_h * (one - frac_w) : zero);
+    Lanes::store(&b.weight[3][j], (h_high_in & w_high_in) ? frac_h * frac_w : zero);
+    Lanes::store(&b.frac_h[j], frac_h);
+    Lanes::store(&b.frac_w[j], frac_w);
+    Lanes::store(&b.inside[j], inside);
+  }
 }
 
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
@@ -281,29 +432,28 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
   const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
       LoopSizes<acc_t, kCg>(geo);
   GroupChannels<scalar_t, kCg> acc(cg);
-  std::vector<acc_t> weights(num_points);
+  TileBuffers<acc_t> b(num_points);
 
-  for (int64_t p = begin; p < end; ++p) {
-    const int64_t n = p / pixels_out;
-    acc_t base_h, base_w;
-    pixel_base(geo, (p % pixels_out) / geo.width_out, p % geo.width_out, base_h, base_w);
-    const scalar_t* image = args.input + n * image_stride;
+  for (int64_t p0 = begin; p0 < end; p0 += kTilePixels) {
+    const int64_t tile = std::min(kTilePixels, end - p0);
     for (int64_t g = 0; g < geo.group; ++g) {
-      acc.zero();
-      const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
-      const scalar_t* point_mask = args.mask + mask_start(geo, p * geo.group + g);
-      const scalar_t* image_group = image + g * cg;
-      point_weights(geo, point_mask, weights.data());
-      for (int64_t k = 0; k < num_points; ++k) {
-        BilinearCorners<acc_t> corners;
-        if (!point_corners(args, base_h, base_w, point_offset, k, scale, corners)) continue;
-        const acc_t m = weights[k];
-        for (int i = 0; i < 4; ++i) {
-          if (corners.pixel[i] < 0) continue;
-          acc.add_scaled(m * corners.weight[i], image_group + corners.pixel[i] * channels);
+      gather_tile(args, p0, tile, g, b);
+      tile_geometry(tile * num_points, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
+                    static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+      for (int64_t t = 0; t < tile; ++t) {
+        const int64_t p = p0 + t;
+        const scalar_t* image_group = args.input + (p / pixels_out) * image_stride + g * cg;
+        acc.zero();
+        for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+          const acc_t m = b.point_weight[j];
+          for (int i = 0; i < 4; ++i) {
+            const int32_t pixel = b.pixel[i][j];
+            if (pixel < 0) continue;
+            acc.add_scaled(m * b.weight[i][j], image_group + pixel * channels);
+          }
         }
+        acc.store(args.output + p * channels + g * cg);
       }
-      acc.store(args.output + p * channels + g * cg);
     }
   }
 }
@@ -318,8 +468,14 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
   const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
       LoopSizes<acc_t, kCg>(geo);
   GroupChannels<scalar_t, kCg> grad_out(cg);
-  std::vector<acc_t> weights(num_points);
-  std::vector<acc_t> grad_weights(num_points);  // d loss / d weight of each point
+  TileBuffers<acc_t> b(num_points);
+  // corner_dot[i][j] = <grad_out, input at corner i of item j>: the sample's gradient w.r.t.
+  // that corner's weight, shared by grad_mask and the location gradient.
+  const int64_t padded = TileBuffers<acc_t>::padded_items(num_points);
+  std::array<std::vector<acc_t>, 4> corner_dot;
+  for (auto& buffer : corner_dot) buffer.resize(padded);
+  std::vector<acc_t> grad_h(padded), grad_w(padded);
+  std::vector<acc_t> grad_weights(padded);  // d loss / d point weight
 
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t chunk = unit % chunks;
@@ -328,50 +484,65 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
     const scalar_t* image_group = args.input + n * image_stride + g * cg;
     acc_t* grad_image_group =
         args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
-    const int64_t first = chunk * pixels_out / chunks;
-    const int64_t last = (chunk + 1) * pixels_out / chunks;
-    for (int64_t q = first; q < last; ++q) {
-      const int64_t p = n * pixels_out + q;
-      acc_t base_h, base_w;
-      pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
-      grad_out.load(args.grad_output + p * channels + g * cg);
-      const int64_t offset_base = offset_start(geo, p * geo.group + g);
-      const int64_t mask_base = mask_start(geo, p * geo.group + g);
-      const scalar_t* point_offset = args.offset + offset_base;
-      const scalar_t* point_mask = args.mask + mask_base;
-      scalar_t* point_grad_offset = args.grad_offset + offset_base;
-      scalar_t* point_grad_mask = args.grad_mask + mask_base;
-      point_weights(geo, point_mask, weights.data());
-      for (int64_t k = 0; k < num_points; ++k) {
-        BilinearCorners<acc_t> corners;
-        if (!point_corners(args, base_h, base_w, point_offset, k, scale, corners)) {
-          point_grad_offset[2 * k] = scalar_t(0);
-          point_grad_offset[2 * k + 1] = scalar_t(0);
-          grad_weights[k] = acc_t(0);
-          continue;
-        }
-        const acc_t m = weights[k];
-        // corner_dot[i] = <grad_out, input at corner i>: the sample's gradient w.r.t. that
-        // corner's weight, shared by grad_mask and the location gradient.
-        acc_t corner_dot[4];
-        acc_t sample_dot = acc_t(0);
-        for (int i = 0; i < 4; ++i) {
-          if (corners.pixel[i] < 0) {
-            corner_dot[i] = acc_t(0);
-            continue;
+    const int64_t first = n * pixels_out + chunk * pixels_out / chunks;
+    const int64_t last = n * pixels_out + (chunk + 1) * pixels_out / chunks;
+    for (int64_t p0 = first; p0 < last; p0 += kTilePixels) {
+      const int64_t tile = std::min(kTilePixels, last - p0);
+      const int64_t items = tile * num_points;
+      gather_tile(args, p0, tile, g, b);
+      tile_geometry(items, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
+                    static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+      // The channel loops: four dot products and four scatters per point.
+      for (int64_t t = 0; t < tile; ++t) {
+        grad_out.load(args.grad_output + (p0 + t) * channels + g * cg);
+        for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+          const acc_t m = b.point_weight[j];
+          for (int i = 0; i < 4; ++i) {
+            const int32_t pixel = b.pixel[i][j];
+            if (pixel < 0) {
+              corner_dot[i][j] = acc_t(0);
+              continue;
+            }
+            const int64_t corner = static_cast<int64_t>(pixel) * channels;
+            corner_dot[i][j] = grad_out.dot(image_group + corner);
+            grad_out.scaled_add_to(grad_image_group + corner, m * b.weight[i][j]);
           }
-          const int64_t corner = corners.pixel[i] * channels;
-          corner_dot[i] = grad_out.dot(image_group + corner);
-          sample_dot += corners.weight[i] * corner_dot[i];
-          grad_out.scaled_add_to(grad_image_group + corner, m * corners.weight[i]);
         }
-        acc_t grad_h, grad_w;
-        bilinear_location_grad(corners, corner_dot, grad_h, grad_w);
-        point_grad_offset[2 * k] = static_cast<scalar_t>(m * scale * grad_w);
-        point_grad_offset[2 * k + 1] = static_cast<scalar_t>(m * scale * grad_h);
-        grad_weights[k] = sample_dot;
       }
-      write_mask_grad(geo, weights.data(), grad_weights.data(), point_grad_mask);
+      // Location and weight gradients of the tile's points (bilinear_location_grad), a vector
+      // of points at a time.
+      using Lanes = PointLanes<acc_t>;
+      using Value = typename Lanes::Value;
+      const Value zero = Value{} * acc_t(0);
+      for (int64_t j = 0; j < items; j += Lanes::kWidth) {
+        const Value dot0 = Lanes::load(&corner_dot[0][j]);
+        const Value dot1 = Lanes::load(&corner_dot[1][j]);
+        const Value dot2 = Lanes::load(&corner_dot[2][j]);
+        const Value dot3 = Lanes::load(&corner_dot[3][j]);
+        const Value fh = Lanes::load(&b.frac_h[j]);
+        const Value fw = Lanes::load(&b.frac_w[j]);
+        const Value d_h = (acc_t(1) - fw) * (dot2 - dot0) + fw * (dot3 - dot1);
+        const Value d_w = (acc_t(1) - fh) * (dot1 - dot0) + fh * (dot3 - dot2);
+        const Value sample =
+            Lanes::load(&b.weight[0][j]) * dot0 + Lanes::load(&b.weight[1][j]) * dot1 +
+            Lanes::load(&b.weight[2][j]) * dot2 + Lanes::load(&b.weight[3][j]) * dot3;
+        const Value factor = Lanes::load(&b.point_weight[j]) * scale;
+        const auto inside = Lanes::load(&b.inside[j]) != 0;
+        Lanes::store(&grad_h[j], inside ? factor * d_h : zero);
+        Lanes::store(&grad_w[j], inside ? factor * d_w : zero);
+        Lanes::store(&grad_weights[j], inside ? sample : zero);
+      }
+      for (int64_t t = 0; t < tile; ++t) {
+        const int64_t p = p0 + t;
+        scalar_t* point_grad_offset = args.grad_offset + offset_start(geo, p * geo.group + g);
+        for (int64_t k = 0; k < num_points; ++k) {
+          point_grad_offset[2 * k] = static_cast<scalar_t>(grad_w[t * num_points + k]);
+          point_grad_offset[2 * k + 1] = static_cast<scalar_t>(grad_h[t * num_points + k]);
+        }
+        write_mask_grad(geo, b.point_weight.data() + t * num_points,
+                        grad_weights.data() + t * num_points,
+                        args.grad_mask + mask_start(geo, p * geo.group + g));
+      }
     }
   }
 }
@@ -432,8 +603,16 @@ RangeFn<scalar_t> select_kernel(int64_t group_channels, bool backward) {
   }
 }
 
+// The kernels index pixels of one image (and one row past it) in int32.
+void check_image_size(const DCNv3Geometry& geo) {
+  TORCH_CHECK((geo.height_in + 1) * (geo.width_in + 1) < (int64_t(1) << 31),
+              "dcnv3 (CPU): input images of at most 2^31 pixels are supported, got height ",
+              geo.height_in, " x width ", geo.width_in);
+}
+
 at::Tensor forward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
                        const at::Tensor& offset, const at::Tensor& mask) {
+  check_image_size(geo);
   at::Tensor output =
       at::empty({geo.batch, geo.height_out, geo.width_out, geo.channels}, input.options());
   if (output.numel() == 0) return output;
@@ -454,6 +633,7 @@ at::Tensor backward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
                         const at::Tensor& offset, const at::Tensor& mask,
                         const at::Tensor& grad_output, const at::Tensor& grad_offset,
                         const at::Tensor& grad_mask) {
+  check_image_size(geo);
   if (geo.batch == 0) return at::zeros_like(input);
 
   const at::ScalarType acc_type = at::toOpMathType(input.scalar_type());
