@@ -29,6 +29,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <tuple>
 #include <vector>
@@ -64,7 +65,7 @@ C10_ALWAYS_INLINE float widen<float, c10::BFloat16>(c10::BFloat16 value) {
 // The accumulators of one (pixel, group): its group_channels values in the accumulation type,
 // with the few operations the kernels need. This generic version loops over a runtime (kCg
 // == 0) or compile-time channel count; a vectorised specialisation follows.
-template <typename scalar_t, int64_t kCg, typename Enable = void>
+template <typename scalar_t, int64_t kCg, int kLanes, typename Enable = void>
 class GroupChannels {
  public:
   using acc_t = at::opmath_type<scalar_t>;
@@ -90,19 +91,23 @@ class GroupChannels {
   // <this, src>, with independent partial sums (added as a tree) so the loop vectorises
   // without reassociation flags.
   acc_t dot(const scalar_t* __restrict__ src) const {
-    constexpr int64_t kLanes = 8;
-    acc_t partial[kLanes] = {};
+    constexpr int64_t kPartials = 8;
+    acc_t partial[kPartials] = {};
     int64_t c = 0;
-    for (; c + kLanes <= size(); c += kLanes) {
-      for (int64_t j = 0; j < kLanes; ++j) partial[j] += values_[c + j] * widen<acc_t>(src[c + j]);
+    for (; c + kPartials <= size(); c += kPartials) {
+      for (int64_t j = 0; j < kPartials; ++j) partial[j] += values_[c + j] * widen<acc_t>(src[c + j]);
     }
-    if constexpr (kCg == 0 || kCg % kLanes != 0) {
+    if constexpr (kCg == 0 || kCg % kPartials != 0) {
       for (; c < size(); ++c) partial[0] += values_[c] * widen<acc_t>(src[c]);
     }
-    for (int64_t width = kLanes / 2; width > 0; width /= 2) {
+    for (int64_t width = kPartials / 2; width > 0; width /= 2) {
       for (int64_t j = 0; j < width; ++j) partial[j] += partial[j + width];
     }
     return partial[0];
+  }
+  // out[i] = <this, src[i]> for the four corners of a sample.
+  void dot4(const scalar_t* const src[4], acc_t out[4]) const {
+    for (int i = 0; i < 4; ++i) out[i] = dot(src[i]);
   }
 
  private:
@@ -115,69 +120,134 @@ class GroupChannels {
 };
 
 #if defined(__GNUC__)
-// float / bfloat16 groups of a multiple of 8 channels, in explicit 8-float vectors (GCC/Clang
-// vector extensions: AVX registers in the AVX2 build, SSE pairs otherwise). Auto-vectorisation
-// of the loops above proved unreliable once fully unrolled, notably for bfloat16.
+// float / bfloat16 groups of a multiple of kLanes (8 or 16) channels, in explicit float
+// vectors (GCC/Clang vector extensions: AVX or AVX-512 registers in those builds, SSE pairs
+// otherwise). Auto-vectorisation of the loops above proved unreliable once fully unrolled,
+// notably for bfloat16.
+typedef float Float16 __attribute__((vector_size(64)));
 typedef float Float8 __attribute__((vector_size(32)));
 typedef float Float4 __attribute__((vector_size(16)));
+typedef uint32_t Uint32x16 __attribute__((vector_size(64)));
 typedef uint32_t Uint32x8 __attribute__((vector_size(32)));
+typedef uint16_t Uint16x16 __attribute__((vector_size(32)));
 typedef uint16_t Uint16x8 __attribute__((vector_size(16)));
 
-C10_ALWAYS_INLINE Float8 load8(const float* src) {
-  Float8 v;
+template <int kLanes>
+struct FloatVector;
+template <>
+struct FloatVector<8> {
+  using Type = Float8;
+  using Bits = Uint32x8;
+  using Half = Uint16x8;
+};
+template <>
+struct FloatVector<16> {
+  using Type = Float16;
+  using Bits = Uint32x16;
+  using Half = Uint16x16;
+};
+
+template <int kLanes>
+C10_ALWAYS_INLINE typename FloatVector<kLanes>::Type load_vector(const float* src) {
+  typename FloatVector<kLanes>::Type v;
   std::memcpy(&v, src, sizeof(v));
   return v;
 }
-C10_ALWAYS_INLINE Float8 load8(const c10::BFloat16* src) {
-  Uint16x8 raw;
+template <int kLanes>
+C10_ALWAYS_INLINE typename FloatVector<kLanes>::Type load_vector(const c10::BFloat16* src) {
+  using Vector = FloatVector<kLanes>;
+  typename Vector::Half raw;
   std::memcpy(&raw, src, sizeof(raw));
-  return reinterpret_cast<Float8>(__builtin_convertvector(raw, Uint32x8) << 16);
+  return reinterpret_cast<typename Vector::Type>(
+      __builtin_convertvector(raw, typename Vector::Bits) << 16);
 }
-C10_ALWAYS_INLINE void store8(float* dst, const Float8& v) { std::memcpy(dst, &v, sizeof(v)); }
+template <typename Vector>
+C10_ALWAYS_INLINE void store_vector(float* dst, const Vector& v) {
+  std::memcpy(dst, &v, sizeof(v));
+}
+C10_ALWAYS_INLINE Float8 load8(const float* src) { return load_vector<8>(src); }
+C10_ALWAYS_INLINE void store8(float* dst, const Float8& v) { store_vector(dst, v); }
 
-template <typename scalar_t, int64_t kCg>
-class GroupChannels<scalar_t, kCg,
-                    std::enable_if_t<(kCg > 0 && kCg % 8 == 0) &&
+// The 16 lanes of a vector folded to 8 (lane i + lane i + 8); 8 lanes stay as they are.
+C10_ALWAYS_INLINE Float8 fold_to_8(const Float8& v) { return v; }
+C10_ALWAYS_INLINE Float8 fold_to_8(const Float16& v) {
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+template <typename scalar_t, int64_t kCg, int kLanes>
+class GroupChannels<scalar_t, kCg, kLanes,
+                    std::enable_if_t<(kCg > 0 && kCg % kLanes == 0) &&
                                      (std::is_same_v<scalar_t, float> ||
                                       std::is_same_v<scalar_t, c10::BFloat16>)>> {
  public:
   using acc_t = float;
-  static constexpr int64_t kVectors = kCg / 8;
+  using Vector = typename FloatVector<kLanes>::Type;
+  static constexpr int64_t kVectors = kCg / kLanes;
 
   explicit GroupChannels(int64_t) {}
   void zero() {
-    for (int64_t v = 0; v < kVectors; ++v) values_[v] = Float8{};
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] = Vector{};
   }
   void load(const scalar_t* src) {
-    for (int64_t v = 0; v < kVectors; ++v) values_[v] = load8(src + 8 * v);
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] = load_vector<kLanes>(src + kLanes * v);
   }
   void store(scalar_t* dst) const {
     for (int64_t v = 0; v < kVectors; ++v) {
       if constexpr (std::is_same_v<scalar_t, float>) {
-        store8(dst + 8 * v, values_[v]);
+        store_vector(dst + kLanes * v, values_[v]);
       } else {
-        for (int j = 0; j < 8; ++j) dst[8 * v + j] = static_cast<scalar_t>(values_[v][j]);
+        for (int j = 0; j < kLanes; ++j) {
+          dst[kLanes * v + j] = static_cast<scalar_t>(values_[v][j]);
+        }
       }
     }
   }
   void add_scaled(float alpha, const scalar_t* src) {
-    for (int64_t v = 0; v < kVectors; ++v) values_[v] += alpha * load8(src + 8 * v);
+    for (int64_t v = 0; v < kVectors; ++v) {
+      values_[v] += alpha * load_vector<kLanes>(src + kLanes * v);
+    }
   }
   void scaled_add_to(float* dst, float alpha) const {
     for (int64_t v = 0; v < kVectors; ++v) {
-      store8(dst + 8 * v, load8(dst + 8 * v) + alpha * values_[v]);
+      store_vector(dst + kLanes * v, load_vector<kLanes>(dst + kLanes * v) + alpha * values_[v]);
     }
   }
   float dot(const scalar_t* src) const {
-    Float8 sum = values_[0] * load8(src);
-    for (int64_t v = 1; v < kVectors; ++v) sum += values_[v] * load8(src + 8 * v);
+    const Float8 sum = fold_to_8(products(src));
     const Float4 half = __builtin_shufflevector(sum, sum, 0, 1, 2, 3) +
                         __builtin_shufflevector(sum, sum, 4, 5, 6, 7);
     return (half[0] + half[2]) + (half[1] + half[3]);
   }
+  // out[i] = <this, src[i]> for the four corners of a sample: the four horizontal sums are
+  // reduced together (shuffle-and-add rounds shared by the four).
+  void dot4(const scalar_t* const src[4], float out[4]) const {
+    Float8 sum[4];
+    for (int i = 0; i < 4; ++i) sum[i] = fold_to_8(products(src[i]));
+    // Halves of sums 0 and 1, then of 2 and 3: lanes 0-3 belong to one sum, 4-7 to the other.
+    const Float8 sum01 = __builtin_shufflevector(sum[0], sum[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+                         __builtin_shufflevector(sum[0], sum[1], 4, 5, 6, 7, 12, 13, 14, 15);
+    const Float8 sum23 = __builtin_shufflevector(sum[2], sum[3], 0, 1, 2, 3, 8, 9, 10, 11) +
+                         __builtin_shufflevector(sum[2], sum[3], 4, 5, 6, 7, 12, 13, 14, 15);
+    // Pairs: lanes (0, 1) sum 0, (2, 3) sum 2, (4, 5) sum 1, (6, 7) sum 3.
+    const Float8 pairs = __builtin_shufflevector(sum01, sum23, 0, 1, 8, 9, 4, 5, 12, 13) +
+                         __builtin_shufflevector(sum01, sum23, 2, 3, 10, 11, 6, 7, 14, 15);
+    const Float4 total = __builtin_shufflevector(pairs, pairs, 0, 4, 2, 6) +
+                         __builtin_shufflevector(pairs, pairs, 1, 5, 3, 7);
+    for (int i = 0; i < 4; ++i) out[i] = total[i];
+  }
 
  private:
-  Float8 values_[kVectors];
+  // Lane-wise products with src, summed over the group's vectors.
+  Vector products(const scalar_t* src) const {
+    Vector sum = values_[0] * load_vector<kLanes>(src);
+    for (int64_t v = 1; v < kVectors; ++v) {
+      sum += values_[v] * load_vector<kLanes>(src + kLanes * v);
+    }
+    return sum;
+  }
+
+  Vector values_[kVectors];
 };
 #endif
 
@@ -221,6 +291,7 @@ struct KernelArgs {
   scalar_t* grad_offset = nullptr;
   scalar_t* grad_mask = nullptr;
   int64_t chunks = 1;
+  int64_t group_blocks = 1;
 };
 
 // The weights of one (pixel, group)'s points: its mask values, or with softmax_mask the
@@ -424,14 +495,14 @@ C10_ALWAYS_INLINE void tile_geometry(int64_t items, const acc_t* grid_h, const a
 }
 
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
-template <typename scalar_t, int64_t kCg>
+template <typename scalar_t, int64_t kCg, int kLanes>
 C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t begin,
                                       int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const DCNv3Geometry& geo = args.geo;
   const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
       LoopSizes<acc_t, kCg>(geo);
-  GroupChannels<scalar_t, kCg> acc(cg);
+  GroupChannels<scalar_t, kCg, kLanes> acc(cg);
   TileBuffers<acc_t> b(num_points);
 
   for (int64_t p0 = begin; p0 < end; p0 += kTilePixels) {
@@ -459,7 +530,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
 }
 
 // Backward for work units [begin, end); unit = ((n * group) + g) * chunks + chunk.
-template <typename scalar_t, int64_t kCg>
+template <typename scalar_t, int64_t kCg, int kLanes>
 C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t begin,
                                       int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -467,7 +538,7 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
   const int64_t chunks = args.chunks;
   const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
       LoopSizes<acc_t, kCg>(geo);
-  GroupChannels<scalar_t, kCg> grad_out(cg);
+  GroupChannels<scalar_t, kCg, kLanes> grad_out(cg);
   TileBuffers<acc_t> b(num_points);
   // corner_dot[i][j] = <grad_out, input at corner i of item j>: the sample's gradient w.r.t.
   // that corner's weight, shared by grad_mask and the location gradient.
@@ -476,19 +547,24 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
   for (auto& buffer : corner_dot) buffer.resize(padded);
   std::vector<acc_t> grad_h(padded), grad_w(padded);
   std::vector<acc_t> grad_weights(padded);  // d loss / d point weight
+  const std::vector<scalar_t> zero_row(cg, scalar_t(0));
 
+  const int64_t blocks = args.group_blocks;
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t chunk = unit % chunks;
-    const int64_t g = (unit / chunks) % geo.group;
-    const int64_t n = unit / (chunks * geo.group);
-    const scalar_t* image_group = args.input + n * image_stride + g * cg;
-    acc_t* grad_image_group =
-        args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
+    const int64_t block = (unit / chunks) % blocks;
+    const int64_t n = unit / (chunks * blocks);
     const int64_t first = n * pixels_out + chunk * pixels_out / chunks;
     const int64_t last = n * pixels_out + (chunk + 1) * pixels_out / chunks;
     for (int64_t p0 = first; p0 < last; p0 += kTilePixels) {
-      const int64_t tile = std::min(kTilePixels, last - p0);
-      const int64_t items = tile * num_points;
+     const int64_t tile = std::min(kTilePixels, last - p0);
+     const int64_t items = tile * num_points;
+     // All groups of a pixel tile in turn: their offsets are adjacent in memory, and so are
+     // the rows their corners read and write.
+     for (int64_t g = block * geo.group / blocks; g < (block + 1) * geo.group / blocks; ++g) {
+      const scalar_t* image_group = args.input + n * image_stride + g * cg;
+      acc_t* grad_image_group =
+          args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
       gather_tile(args, p0, tile, g, b);
       tile_geometry(items, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
                     static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
@@ -496,16 +572,33 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
       for (int64_t t = 0; t < tile; ++t) {
         grad_out.load(args.grad_output + (p0 + t) * channels + g * cg);
         for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+          // The same point of the next pixel: its corner rows are fetched while this one's
+          // are used (the corner reads and the read-modify-write scatters wait on memory).
+          if (j + num_points < items) {
+            for (int i = 0; i < 4; ++i) {
+              const int32_t ahead = b.pixel[i][j + num_points];
+              if (ahead >= 0) {
+                __builtin_prefetch(image_group + static_cast<int64_t>(ahead) * channels);
+                __builtin_prefetch(grad_image_group + static_cast<int64_t>(ahead) * channels, 1);
+              }
+            }
+          }
+          // Corners outside read the zero row, so the four dots are taken together.
+          const scalar_t* corner_input[4];
+          for (int i = 0; i < 4; ++i) {
+            const int32_t pixel = b.pixel[i][j];
+            corner_input[i] =
+                pixel < 0 ? zero_row.data() : image_group + static_cast<int64_t>(pixel) * channels;
+          }
+          acc_t dots[4];
+          grad_out.dot4(corner_input, dots);
           const acc_t m = b.point_weight[j];
           for (int i = 0; i < 4; ++i) {
             const int32_t pixel = b.pixel[i][j];
-            if (pixel < 0) {
-              corner_dot[i][j] = acc_t(0);
-              continue;
-            }
-            const int64_t corner = static_cast<int64_t>(pixel) * channels;
-            corner_dot[i][j] = grad_out.dot(image_group + corner);
-            grad_out.scaled_add_to(grad_image_group + corner, m * b.weight[i][j]);
+            corner_dot[i][j] = pixel < 0 ? acc_t(0) : dots[i];
+            if (pixel < 0) continue;
+            grad_out.scaled_add_to(grad_image_group + static_cast<int64_t>(pixel) * channels,
+                                   m * b.weight[i][j]);
           }
         }
       }
@@ -543,49 +636,80 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
                         grad_weights.data() + t * num_points,
                         args.grad_mask + mask_start(geo, p * geo.group + g));
       }
+     }
     }
   }
 }
 
-// The same loops compiled for the baseline ISA and for AVX2+FMA.
+// The same loops compiled for the baseline ISA, for AVX2+FMA and for AVX-512 (with 16-float
+// channel vectors: a group of 16 channels is then one register).
 template <typename scalar_t>
 using RangeFn = void (*)(const KernelArgs<scalar_t>&, int64_t, int64_t);
 
 template <typename scalar_t, int64_t kCg>
 void forward_baseline(const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
-  forward_pixels<scalar_t, kCg>(args, begin, end);
+  forward_pixels<scalar_t, kCg, 8>(args, begin, end);
 }
 template <typename scalar_t, int64_t kCg>
 void backward_baseline(const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
-  backward_units<scalar_t, kCg>(args, begin, end);
+  backward_units<scalar_t, kCg, 8>(args, begin, end);
 }
 
 #if OPS_DCNV3_X86_DISPATCH
 template <typename scalar_t, int64_t kCg>
 __attribute__((target("avx2,fma"))) void forward_avx2(const KernelArgs<scalar_t>& args,
                                                       int64_t begin, int64_t end) {
-  forward_pixels<scalar_t, kCg>(args, begin, end);
+  forward_pixels<scalar_t, kCg, 8>(args, begin, end);
 }
 template <typename scalar_t, int64_t kCg>
 __attribute__((target("avx2,fma"))) void backward_avx2(const KernelArgs<scalar_t>& args,
                                                        int64_t begin, int64_t end) {
-  backward_units<scalar_t, kCg>(args, begin, end);
+  backward_units<scalar_t, kCg, 8>(args, begin, end);
 }
 
-bool cpu_has_avx2_fma() {
-  // Also follow ATen's own choice, so ATEN_CPU_CAPABILITY=default selects the baseline loops
-  // (that is how the tests exercise them on an AVX2 machine).
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                at::get_cpu_capability() != "DEFAULT";
-  return supported;
+#define OPS_DCNV3_AVX512_TARGET "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"
+template <typename scalar_t, int64_t kCg>
+__attribute__((target(OPS_DCNV3_AVX512_TARGET))) void forward_avx512(
+    const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
+  forward_pixels<scalar_t, kCg, 16>(args, begin, end);
+}
+template <typename scalar_t, int64_t kCg>
+__attribute__((target(OPS_DCNV3_AVX512_TARGET))) void backward_avx512(
+    const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
+  backward_units<scalar_t, kCg, 16>(args, begin, end);
+}
+
+// The ISA the loops run with. It also follows ATen's own choice, so ATEN_CPU_CAPABILITY=
+// default or =avx2 selects the baseline or AVX2 loops (that is how the tests exercise all
+// three on an AVX-512 machine).
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    const std::string aten = at::get_cpu_capability();
+    if (aten == "AVX512" && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq")) {
+      return Isa::kAvx512;
+    }
+    if (aten != "DEFAULT" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      return Isa::kAvx2;
+    }
+    return Isa::kBaseline;
+  }();
+  return isa;
 }
 #endif
 
 template <typename scalar_t, int64_t kCg>
 RangeFn<scalar_t> select_for_isa(bool backward) {
 #if OPS_DCNV3_X86_DISPATCH
-  if (cpu_has_avx2_fma()) {
-    return backward ? &backward_avx2<scalar_t, kCg> : &forward_avx2<scalar_t, kCg>;
+  switch (cpu_isa()) {
+    case Isa::kAvx512:
+      return backward ? &backward_avx512<scalar_t, kCg> : &forward_avx512<scalar_t, kCg>;
+    case Isa::kAvx2:
+      return backward ? &backward_avx2<scalar_t, kCg> : &forward_avx2<scalar_t, kCg>;
+    case Isa::kBaseline:
+      break;
   }
 #endif
   return backward ? &backward_baseline<scalar_t, kCg> : &forward_baseline<scalar_t, kCg>;
@@ -637,8 +761,13 @@ at::Tensor backward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
   if (geo.batch == 0) return at::zeros_like(input);
 
   const at::ScalarType acc_type = at::toOpMathType(input.scalar_type());
-  const int64_t pairs = geo.batch * geo.group;
+  // Units of work: (image, block of groups, pixel chunk). Whole images with all their groups
+  // while there are images enough for the threads; else the groups are split into blocks,
+  // and only then the pixels into chunks (each chunk accumulating into its own copy).
   const int64_t threads = at::get_num_threads();
+  const int64_t blocks =
+      std::clamp<int64_t>((threads + geo.batch - 1) / geo.batch, 1, geo.group);
+  const int64_t pairs = geo.batch * blocks;
   const int64_t chunks = std::clamp<int64_t>((threads + pairs - 1) / pairs, 1,
                                              geo.height_out * geo.width_out);
   const bool accumulate_in_place = chunks == 1 && acc_type == input.scalar_type();
@@ -657,6 +786,7 @@ at::Tensor backward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
         args.grad_offset = grad_offset.mutable_data_ptr<scalar_t>();
         args.grad_mask = grad_mask.mutable_data_ptr<scalar_t>();
         args.chunks = chunks;
+        args.group_blocks = blocks;
         const RangeFn<scalar_t> kernel = select_kernel<scalar_t>(geo.group_channels, true);
         at::parallel_for(0, pairs * chunks, 1,
                          [&](int64_t begin, int64_t end) { kernel(args, begin, end); });
