@@ -529,27 +529,135 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
   }
 }
 
-// Backward for work units [begin, end); unit = ((n * group) + g) * chunks + chunk.
+// Per-thread scratch of the backward pass, reused from tile to tile.
+template <typename scalar_t, int64_t kCg, int kLanes>
+struct BackwardScratch {
+  using acc_t = at::opmath_type<scalar_t>;
+  BackwardScratch(int64_t cg, int64_t num_points)
+      : tile(num_points),
+        grad_h(TileBuffers<acc_t>::padded_items(num_points)),
+        grad_w(TileBuffers<acc_t>::padded_items(num_points)),
+        grad_weights(TileBuffers<acc_t>::padded_items(num_points)),
+        zero_row(cg, scalar_t(0)) {
+    for (auto& buffer : corner_dot) buffer.resize(TileBuffers<acc_t>::padded_items(num_points));
+  }
+  TileBuffers<acc_t> tile;
+  // corner_dot[i][j] = <grad_out, input at corner i of item j>: the sample's gradient w.r.t.
+  // that corner's weight, shared by grad_mask and the location gradient.
+  std::array<std::vector<acc_t>, 4> corner_dot;
+  std::vector<acc_t> grad_h, grad_w;  // d loss / d location, times offset_scale and weight
+  std::vector<acc_t> grad_weights;    // d loss / d point weight
+  const std::vector<scalar_t> zero_row;  // what corners outside the image read
+};
+
+// Backward of group g for the `tile` output pixels from flat pixel p0 (all in image n),
+// accumulating grad_input into copy `chunk`.
+template <typename scalar_t, int64_t kCg, int kLanes>
+C10_ALWAYS_INLINE void backward_tile(const KernelArgs<scalar_t>& args,
+                                     BackwardScratch<scalar_t, kCg, kLanes>& scratch,
+                                     GroupChannels<scalar_t, kCg, kLanes>& grad_out, int64_t n,
+                                     int64_t chunk, int64_t g, int64_t p0, int64_t tile) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const DCNv3Geometry& geo = args.geo;
+  const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
+      LoopSizes<acc_t, kCg>(geo);
+  const int64_t items = tile * num_points;
+  auto& b = scratch.tile;
+  auto& corner_dot = scratch.corner_dot;
+  auto& grad_h = scratch.grad_h;
+  auto& grad_w = scratch.grad_w;
+  auto& grad_weights = scratch.grad_weights;
+  const auto& zero_row = scratch.zero_row;
+  const scalar_t* image_group = args.input + n * image_stride + g * cg;
+  acc_t* grad_image_group =
+      args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
+  gather_tile(args, p0, tile, g, b);
+  tile_geometry(items, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
+                static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+  // The channel loops: four dot products and four scatters per point.
+  for (int64_t t = 0; t < tile; ++t) {
+    grad_out.load(args.grad_output + (p0 + t) * channels + g * cg);
+    for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+      // The same point of the next pixel: its corner rows are fetched while this one's
+      // are used (the corner reads and the read-modify-write scatters wait on memory).
+      if (j + num_points < items) {
+        for (int i = 0; i < 4; ++i) {
+          const int32_t ahead = b.pixel[i][j + num_points];
+          if (ahead >= 0) {
+            __builtin_prefetch(image_group + static_cast<int64_t>(ahead) * channels);
+            __builtin_prefetch(grad_image_group + static_cast<int64_t>(ahead) * channels, 1);
+          }
+        }
+      }
+      // Corners outside read the zero row, so the four dots are taken together.
+      const scalar_t* corner_input[4];
+      for (int i = 0; i < 4; ++i) {
+        const int32_t pixel = b.pixel[i][j];
+        corner_input[i] =
+            pixel < 0 ? zero_row.data() : image_group + static_cast<int64_t>(pixel) * channels;
+      }
+      acc_t dots[4];
+      grad_out.dot4(corner_input, dots);
+      const acc_t m = b.point_weight[j];
+      for (int i = 0; i < 4; ++i) {
+        const int32_t pixel = b.pixel[i][j];
+        corner_dot[i][j] = pixel < 0 ? acc_t(0) : dots[i];
+        if (pixel < 0) continue;
+        grad_out.scaled_add_to(grad_image_group + static_cast<int64_t>(pixel) * channels,
+                               m * b.weight[i][j]);
+      }
+    }
+  }
+  // Location and weight gradients of the tile's points (bilinear_location_grad), a vector
+  // of points at a time.
+  using Lanes = PointLanes<acc_t>;
+  using Value = typename Lanes::Value;
+  const Value zero = Value{} * acc_t(0);
+  for (int64_t j = 0; j < items; j += Lanes::kWidth) {
+    const Value dot0 = Lanes::load(&corner_dot[0][j]);
+    const Value dot1 = Lanes::load(&corner_dot[1][j]);
+    const Value dot2 = Lanes::load(&corner_dot[2][j]);
+    const Value dot3 = Lanes::load(&corner_dot[3][j]);
+    const Value fh = Lanes::load(&b.frac_h[j]);
+    const Value fw = Lanes::load(&b.frac_w[j]);
+    const Value d_h = (acc_t(1) - fw) * (dot2 - dot0) + fw * (dot3 - dot1);
+    const Value d_w = (acc_t(1) - fh) * (dot1 - dot0) + fh * (dot3 - dot2);
+    const Value sample =
+        Lanes::load(&b.weight[0][j]) * dot0 + Lanes::load(&b.weight[1][j]) * dot1 +
+        Lanes::load(&b.weight[2][j]) * dot2 + Lanes::load(&b.weight[3][j]) * dot3;
+    const Value factor = Lanes::load(&b.point_weight[j]) * scale;
+    const auto inside = Lanes::load(&b.inside[j]) != 0;
+    Lanes::store(&grad_h[j], inside ? factor * d_h : zero);
+    Lanes::store(&grad_w[j], inside ? factor * d_w : zero);
+    Lanes::store(&grad_weights[j], inside ? sample : zero);
+  }
+  for (int64_t t = 0; t < tile; ++t) {
+    const int64_t p = p0 + t;
+    scalar_t* point_grad_offset = args.grad_offset + offset_start(geo, p * geo.group + g);
+    for (int64_t k = 0; k < num_points; ++k) {
+      point_grad_offset[2 * k] = static_cast<scalar_t>(grad_w[t * num_points + k]);
+      point_grad_offset[2 * k + 1] = static_cast<scalar_t>(grad_h[t * num_points + k]);
+    }
+    write_mask_grad(geo, b.point_weight.data() + t * num_points,
+                    grad_weights.data() + t * num_points,
+                    args.grad_mask + mask_start(geo, p * geo.group + g));
+  }
+}
+
+// Backward for work units [begin, end); unit = ((n * blocks) + block) * chunks + chunk, where
+// a block is a range of groups (backward_cpu explains the split).
 template <typename scalar_t, int64_t kCg, int kLanes>
 C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t begin,
                                       int64_t end) {
-  using acc_t = at::opmath_type<scalar_t>;
   const DCNv3Geometry& geo = args.geo;
   const int64_t chunks = args.chunks;
-  const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
-      LoopSizes<acc_t, kCg>(geo);
-  GroupChannels<scalar_t, kCg, kLanes> grad_out(cg);
-  TileBuffers<acc_t> b(num_points);
-  // corner_dot[i][j] = <grad_out, input at corner i of item j>: the sample's gradient w.r.t.
-  // that corner's weight, shared by grad_mask and the location gradient.
-  const int64_t padded = TileBuffers<acc_t>::padded_items(num_points);
-  std::array<std::vector<acc_t>, 4> corner_dot;
-  for (auto& buffer : corner_dot) buffer.resize(padded);
-  std::vector<acc_t> grad_h(padded), grad_w(padded);
-  std::vector<acc_t> grad_weights(padded);  // d loss / d point weight
-  const std::vector<scalar_t> zero_row(cg, scalar_t(0));
-
   const int64_t blocks = args.group_blocks;
+  const int64_t pixels_out = geo.height_out * geo.width_out;
+  const int64_t cg = kCg > 0 ? kCg : geo.group_channels;
+  BackwardScratch<scalar_t, kCg, kLanes> scratch(cg, geo.num_points);
+  // grad_output of the pixel and group at hand; a local of its own, so that the compiler
+  // keeps it in registers.
+  GroupChannels<scalar_t, kCg, kLanes> grad_out(cg);
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t chunk = unit % chunks;
     const int64_t block = (unit / chunks) % blocks;
@@ -557,86 +665,11 @@ C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t 
     const int64_t first = n * pixels_out + chunk * pixels_out / chunks;
     const int64_t last = n * pixels_out + (chunk + 1) * pixels_out / chunks;
     for (int64_t p0 = first; p0 < last; p0 += kTilePixels) {
-     const int64_t tile = std::min(kTilePixels, last - p0);
-     const int64_t items = tile * num_points;
-     // All groups of a pixel tile in turn: their offsets are adjacent in memory, and so are
-     // the rows their corners read and write.
-     for (int64_t g = block * geo.group / blocks; g < (block + 1) * geo.group / blocks; ++g) {
-      const scalar_t* image_group = args.input + n * image_stride + g * cg;
-      acc_t* grad_image_group =
-          args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
-      gather_tile(args, p0, tile, g, b);
-      tile_geometry(items, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
-                    static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
-      // The channel loops: four dot products and four scatters per point.
-      for (int64_t t = 0; t < tile; ++t) {
-        grad_out.load(args.grad_output + (p0 + t) * channels + g * cg);
-        for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
-          // The same point of the next pixel: its corner rows are fetched while this one's
-          // are used (the corner reads and the read-modify-write scatters wait on memory).
-          if (j + num_points < items) {
-            for (int i = 0; i < 4; ++i) {
-              const int32_t ahead = b.pixel[i][j + num_points];
-              if (ahead >= 0) {
-                __builtin_prefetch(image_group + static_cast<int64_t>(ahead) * channels);
-                __builtin_prefetch(grad_image_group + static_cast<int64_t>(ahead) * channels, 1);
-              }
-            }
-          }
-          // Corners outside read the zero row, so the four dots are taken together.
-          const scalar_t* corner_input[4];
-          for (int i = 0; i < 4; ++i) {
-            const int32_t pixel = b.pixel[i][j];
-            corner_input[i] =
-                pixel < 0 ? zero_row.data() : image_group + static_cast<int64_t>(pixel) * channels;
-          }
-          acc_t dots[4];
-          grad_out.dot4(corner_input, dots);
-          const acc_t m = b.point_weight[j];
-          for (int i = 0; i < 4; ++i) {
-            const int32_t pixel = b.pixel[i][j];
-            corner_dot[i][j] = pixel < 0 ? acc_t(0) : dots[i];
-            if (pixel < 0) continue;
-            grad_out.scaled_add_to(grad_image_group + static_cast<int64_t>(pixel) * channels,
-                                   m * b.weight[i][j]);
-          }
-        }
+      // All groups of a pixel tile in turn: their offsets are adjacent in memory, and so are
+      // the rows their corners read and write.
+      for (int64_t g = block * geo.group / blocks; g < (block + 1) * geo.group / blocks; ++g) {
+        backward_tile(args, scratch, grad_out, n, chunk, g, p0, std::min(kTilePixels, last - p0));
       }
-      // Location and weight gradients of the tile's points (bilinear_location_grad), a vector
-      // of points at a time.
-      using Lanes = PointLanes<acc_t>;
-      using Value = typename Lanes::Value;
-      const Value zero = Value{} * acc_t(0);
-      for (int64_t j = 0; j < items; j += Lanes::kWidth) {
-        const Value dot0 = Lanes::load(&corner_dot[0][j]);
-        const Value dot1 = Lanes::load(&corner_dot[1][j]);
-        const Value dot2 = Lanes::load(&corner_dot[2][j]);
-        const Value dot3 = Lanes::load(&corner_dot[3][j]);
-        const Value fh = Lanes::load(&b.frac_h[j]);
-        const Value fw = Lanes::load(&b.frac_w[j]);
-        const Value d_h = (acc_t(1) - fw) * (dot2 - dot0) + fw * (dot3 - dot1);
-        const Value d_w = (acc_t(1) - fh) * (dot1 - dot0) + fh * (dot3 - dot2);
-        const Value sample =
-            Lanes::load(&b.weight[0][j]) * dot0 + Lanes::load(&b.weight[1][j]) * dot1 +
-            Lanes::load(&b.weight[2][j]) * dot2 + Lanes::load(&b.weight[3][j]) * dot3;
-        const Value factor = Lanes::load(&b.point_weight[j]) * scale;
-        const auto inside = Lanes::load(&b.inside[j]) != 0;
-        Lanes::store(&grad_h[j], inside ? factor * d_h : zero);
-        Lanes::store(&grad_w[j], inside ? factor * d_w : zero);
-        Lanes::store(&grad_weights[j], inside ? sample : zero);
-      }
-      for (int64_t t = 0; t < tile; ++t) {
-        const int64_t p = p0 + t;
-        scalar_t* point_grad_offset = args.grad_offset + offset_start(geo, p * geo.group + g);
-        for (int64_t k = 0; k < num_points; ++k) {
-          point_grad_offset[2 * k] = static_cast<scalar_t>(grad_w[t * num_points + k]);
-          point_grad_offset[2 * k + 1] = static_cast<scalar_t>(grad_h[t * num_points + k]);
-        }
-        write_mask_grad(geo, b.point_weight.data() + t * num_points,
-                        grad_weights.data() + t * num_points,
-                        args.grad_mask + mask_start(geo, p * geo.group + g));
-      }
-     }
     }
   }
 }
