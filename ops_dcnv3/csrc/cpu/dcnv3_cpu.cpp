@@ -294,18 +294,6 @@ struct KernelArgs {
   int64_t group_blocks = 1;
 };
 
-// The weights of one (pixel, group)'s points: its mask values, or with softmax_mask the
-// softmax of them (the mask then holds logits).
-template <typename scalar_t, typename acc_t>
-C10_ALWAYS_INLINE void point_weights(const DCNv3Geometry& geo, const scalar_t* point_mask,
-                                     acc_t* weights) {
-  if (geo.softmax_mask) {
-    softmax_weights(point_mask, geo.num_points, weights);
-  } else {
-    for (int64_t k = 0; k < geo.num_points; ++k) weights[k] = static_cast<acc_t>(point_mask[k]);
-  }
-}
-
 // grad_mask of one (pixel, group) from the gradients of its point weights: as is, or through
 // the softmax (d logit_k = p_k * (d p_k - sum_j p_j d p_j)) with softmax_mask.
 template <typename scalar_t, typename acc_t>
@@ -355,6 +343,7 @@ struct TileBuffers {
         offset_x(padded_items(num_points)),
         offset_y(padded_items(num_points)),
         point_weight(padded_items(num_points)),
+        logit_max(padded_items(num_points)),
         frac_h(padded_items(num_points)),
         frac_w(padded_items(num_points)),
         inside(padded_items(num_points)) {
@@ -364,8 +353,9 @@ struct TileBuffers {
   // Room for a tile's items rounded up to whole vectors of the point loops (zero-filled, so
   // the padding lanes compute finite values that nothing reads).
   static int64_t padded_items(int64_t num_points) { return kTilePixels * num_points + 8; }
-  // Inputs: kernel centre of the item's pixel, its offsets and its point weight (mask).
-  std::vector<acc_t> base_h, base_w, offset_x, offset_y, point_weight;
+  // Inputs: kernel centre of the item's pixel, its offsets and its point weight (mask);
+  // with softmax_mask, the largest logit of the item's (pixel, group).
+  std::vector<acc_t> base_h, base_w, offset_x, offset_y, point_weight, logit_max;
   // Outputs: per corner (order of BilinearCorners) the flat pixel in the image (-1 outside)
   // and the bilinear weight (0 outside); the location's fractional parts; whether any corner
   // lies inside the image.
@@ -374,32 +364,6 @@ struct TileBuffers {
   std::vector<acc_t> frac_h, frac_w;
   std::vector<int32_t> inside;  // nonzero where any corner is inside
 };
-
-// Gathers the inputs of `tile` pixels starting at flat output pixel p0, group g: kernel
-// centres, offsets and point weights (softmax of the logits with softmax_mask).
-template <typename scalar_t, typename acc_t>
-C10_ALWAYS_INLINE void gather_tile(const KernelArgs<scalar_t>& args, int64_t p0, int64_t tile,
-                                   int64_t g, TileBuffers<acc_t>& b) {
-  const DCNv3Geometry& geo = args.geo;
-  const int64_t num_points = geo.num_points;
-  const int64_t pixels_out = geo.height_out * geo.width_out;
-  for (int64_t t = 0; t < tile; ++t) {
-    const int64_t p = p0 + t;
-    const int64_t q = p % pixels_out;
-    acc_t base_h, base_w;
-    pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
-    const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
-    point_weights(geo, args.mask + mask_start(geo, p * geo.group + g),
-                  b.point_weight.data() + t * num_points);
-    for (int64_t k = 0; k < num_points; ++k) {
-      const int64_t j = t * num_points + k;
-      b.base_h[j] = base_h;
-      b.base_w[j] = base_w;
-      b.offset_x[j] = static_cast<acc_t>(point_offset[2 * k]);
-      b.offset_y[j] = static_cast<acc_t>(point_offset[2 * k + 1]);
-    }
-  }
-}
 
 // How the per-point loops below step through a tile's items: one scalar at a time (double,
 // and compilers without vector extensions), or 8 floats at a time in explicit vectors. The
@@ -416,6 +380,7 @@ struct PointLanes {
   static void store(int32_t* dst, Int v) { *dst = v; }
   static Int to_int(Value v) { return static_cast<Int>(v); }  // truncates
   static Value to_value(Int v) { return static_cast<Value>(v); }
+  static Value exp(Value v) { return exp_value(v); }
 };
 
 #if defined(__GNUC__)
@@ -436,8 +401,79 @@ struct PointLanes<acc_t, std::enable_if_t<std::is_same_v<acc_t, float>>> {
   static void store(int32_t* dst, Int v) { std::memcpy(dst, &v, sizeof(v)); }
   static Int to_int(Value v) { return __builtin_convertvector(v, Int); }  // truncates
   static Value to_value(Int v) { return __builtin_convertvector(v, Value); }
+  // e^v as 2^n * e^r with n = round(v / ln 2), |r| <= ln(2) / 2 and e^r from the classic
+  // degree-6 minimax polynomial of single-precision exp (Cephes expf): within ~2 ulp of expf.
+  // v is clamped to where 2^n is a normal float (e^-87.3 ~ 1e-38 stands in for smaller
+  // results); NaN stays NaN.
+  static Value exp(Value v) {
+    const Value zero = Value{};
+    v = v > 88.0f ? zero + 88.0f : v;
+    v = v < -87.3f ? zero - 87.3f : v;
+    const Value scaled = v * 1.44269504088896341f + 0.5f;
+    const Int truncated = to_int(scaled);
+    const Int n = to_value(truncated) > scaled ? truncated - 1 : truncated;  // floor
+    const Value n_value = to_value(n);
+    // r = v - n ln 2, with ln 2 split in two so that n * 0.693359375 is exact.
+    const Value r = v - n_value * 0.693359375f + n_value * 2.12194440e-4f;
+    Value poly = zero + 1.9875691500e-4f;
+    poly = poly * r + 1.3981999507e-3f;
+    poly = poly * r + 8.3334519073e-3f;
+    poly = poly * r + 4.1665795894e-2f;
+    poly = poly * r + 1.6666665459e-1f;
+    poly = poly * r + 5.0000001201e-1f;
+    const Value exp_r = poly * (r * r) + r + 1.0f;
+    return exp_r * reinterpret_cast<Value>((n + 127) << 23);
+  }
 };
 #endif
+
+// The point weights of a tile from their logits: per (pixel, group) the softmax over its K
+// points in its stable form (exp(logit - max) / sum), the exps a vector at a time. NaN
+// logits give NaN weights, as torch.softmax does.
+template <typename acc_t>
+C10_ALWAYS_INLINE void softmax_tile(int64_t tile, int64_t num_points, TileBuffers<acc_t>& b) {
+  using Lanes = PointLanes<acc_t>;
+  for (int64_t j = 0; j < tile * num_points; j += Lanes::kWidth) {
+    Lanes::store(&b.point_weight[j],
+                 Lanes::exp(Lanes::load(&b.point_weight[j]) - Lanes::load(&b.logit_max[j])));
+  }
+  for (int64_t t = 0; t < tile; ++t) {
+    acc_t* weights = b.point_weight.data() + t * num_points;
+    acc_t sum = acc_t(0);
+    for (int64_t k = 0; k < num_points; ++k) sum += weights[k];
+    const acc_t inv_sum = acc_t(1) / sum;
+    for (int64_t k = 0; k < num_points; ++k) weights[k] *= inv_sum;
+  }
+}
+
+// Gathers the inputs of `tile` pixels starting at flat output pixel p0, group g: kernel
+// centres, offsets and point weights (softmax of the logits with softmax_mask).
+template <typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE void gather_tile(const KernelArgs<scalar_t>& args, int64_t p0, int64_t tile,
+                                   int64_t g, TileBuffers<acc_t>& b) {
+  const DCNv3Geometry& geo = args.geo;
+  const int64_t num_points = geo.num_points;
+  const int64_t pixels_out = geo.height_out * geo.width_out;
+  for (int64_t t = 0; t < tile; ++t) {
+    const int64_t p = p0 + t;
+    const int64_t q = p % pixels_out;
+    acc_t base_h, base_w;
+    pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
+    const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
+    const scalar_t* point_mask = args.mask + mask_start(geo, p * geo.group + g);
+    const acc_t max = geo.softmax_mask ? logit_max<acc_t>(point_mask, num_points) : acc_t(0);
+    for (int64_t k = 0; k < num_points; ++k) {
+      const int64_t j = t * num_points + k;
+      b.base_h[j] = base_h;
+      b.base_w[j] = base_w;
+      b.offset_x[j] = static_cast<acc_t>(point_offset[2 * k]);
+      b.offset_y[j] = static_cast<acc_t>(point_offset[2 * k + 1]);
+      b.point_weight[j] = static_cast<acc_t>(point_mask[k]);
+      b.logit_max[j] = max;
+    }
+  }
+  if (geo.softmax_mask) softmax_tile(tile, num_points, b);
+}
 
 // Corners, bilinear weights and fractional parts of `items` gathered points: the arithmetic
 // of sampling_location and bilinear_corners (dcnv3_sampling.h), branch-free, a vector of
