@@ -198,19 +198,6 @@ C10_HOST_DEVICE inline SoftmaxStats<T> softmax_stats(const scalar_t* logits, int
   return {max, T(1) / sum};
 }
 
-// All `count` weights into `weights`, one exp each: the same values as softmax_weight.
-template <typename T, typename scalar_t>
-C10_HOST_DEVICE inline void softmax_weights(const scalar_t* logits, int64_t count, T* weights) {
-  const T max = logit_max<T>(logits, count);
-  T sum = T(0);
-  for (int64_t k = 0; k < count; ++k) {
-    weights[k] = exp_value(static_cast<T>(logits[k]) - max);
-    sum += weights[k];
-  }
-  const T inv_sum = T(1) / sum;
-  for (int64_t k = 0; k < count; ++k) weights[k] *= inv_sum;
-}
-
 template <typename T>
 C10_HOST_DEVICE inline T softmax_weight(T logit, const SoftmaxStats<T>& stats) {
   return exp_value(logit - stats.max) * stats.inv_sum;

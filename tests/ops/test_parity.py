@@ -76,6 +76,21 @@ def test_far_away_locations_give_zeros():
     assert all(torch.count_nonzero(g) == 0 for g in grads)
 
 
+@pytest.mark.parametrize('logit', [float('nan'), -200.0, 100.0], ids=['nan', 'low', 'high'])
+def test_fused_softmax_extreme_logits(logit):
+    """One extreme logit: NaN spoils only its own (pixel, group), as with torch.softmax; the
+    kernels' exp handles logits far below / above the others (underflow, dominance)."""
+    cfg = DCNv3Config(group=2, group_channels=16)
+    input, offset, mask = make_inputs(cfg, 1, 5, 6)
+    logits = torch.log(mask)
+    logits[0, 2, 3, 4] = logit  # group 0 (K = 9 points per group)
+    out = dcnv3(input, offset, logits, **cfg.kwargs, softmax_mask=True)
+    ref = dcnv3_reference(input, offset, logits, **cfg.kwargs, softmax_mask=True)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5, equal_nan=True)
+    assert out[0, 2, 3, :16].isnan().all() == (logit != logit)
+    assert not out[0, 2, 3, 16:].isnan().any() and not out[0, :2].isnan().any()
+
+
 @pytest.mark.parametrize('name', ['base', 'remove_center', 'cg7', 'k5_s2_d2_p0_rc_scale2_cg12'])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64], ids=str)
 def test_fused_softmax_matches_reference(name, dtype):

@@ -29,6 +29,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <tuple>
 #include <vector>
@@ -64,7 +65,7 @@ C10_ALWAYS_INLINE float widen<float, c10::BFloat16>(c10::BFloat16 value) {
 // The accumulators of one (pixel, group): its group_channels values in the accumulation type,
 // with the few operations the kernels need. This generic version loops over a runtime (kCg
 // == 0) or compile-time channel count; a vectorised specialisation follows.
-template <typename scalar_t, int64_t kCg, typename Enable = void>
+template <typename scalar_t, int64_t kCg, int kLanes, typename Enable = void>
 class GroupChannels {
  public:
   using acc_t = at::opmath_type<scalar_t>;
@@ -90,19 +91,23 @@ class GroupChannels {
   // <this, src>, with independent partial sums (added as a tree) so the loop vectorises
   // without reassociation flags.
   acc_t dot(const scalar_t* __restrict__ src) const {
-    constexpr int64_t kLanes = 8;
-    acc_t partial[kLanes] = {};
+    constexpr int64_t kPartials = 8;
+    acc_t partial[kPartials] = {};
     int64_t c = 0;
-    for (; c + kLanes <= size(); c += kLanes) {
-      for (int64_t j = 0; j < kLanes; ++j) partial[j] += values_[c + j] * widen<acc_t>(src[c + j]);
+    for (; c + kPartials <= size(); c += kPartials) {
+      for (int64_t j = 0; j < kPartials; ++j) partial[j] += values_[c + j] * widen<acc_t>(src[c + j]);
     }
-    if constexpr (kCg == 0 || kCg % kLanes != 0) {
+    if constexpr (kCg == 0 || kCg % kPartials != 0) {
       for (; c < size(); ++c) partial[0] += values_[c] * widen<acc_t>(src[c]);
     }
-    for (int64_t width = kLanes / 2; width > 0; width /= 2) {
+    for (int64_t width = kPartials / 2; width > 0; width /= 2) {
       for (int64_t j = 0; j < width; ++j) partial[j] += partial[j + width];
     }
     return partial[0];
+  }
+  // out[i] = <this, src[i]> for the four corners of a sample.
+  void dot4(const scalar_t* const src[4], acc_t out[4]) const {
+    for (int i = 0; i < 4; ++i) out[i] = dot(src[i]);
   }
 
  private:
@@ -115,71 +120,140 @@ class GroupChannels {
 };
 
 #if defined(__GNUC__)
-// float / bfloat16 groups of a multiple of 8 channels, in explicit 8-float vectors (GCC/Clang
-// vector extensions: AVX registers in the AVX2 build, SSE pairs otherwise). Auto-vectorisation
-// of the loops above proved unreliable once fully unrolled, notably for bfloat16.
+// float / bfloat16 groups of a multiple of kLanes (8 or 16) channels, in explicit float
+// vectors (GCC/Clang vector extensions: AVX or AVX-512 registers in those builds, SSE pairs
+// otherwise). Auto-vectorisation of the loops above proved unreliable once fully unrolled,
+// notably for bfloat16.
+typedef float Float16 __attribute__((vector_size(64)));
 typedef float Float8 __attribute__((vector_size(32)));
 typedef float Float4 __attribute__((vector_size(16)));
+typedef uint32_t Uint32x16 __attribute__((vector_size(64)));
 typedef uint32_t Uint32x8 __attribute__((vector_size(32)));
+typedef uint16_t Uint16x16 __attribute__((vector_size(32)));
 typedef uint16_t Uint16x8 __attribute__((vector_size(16)));
 
-C10_ALWAYS_INLINE Float8 load8(const float* src) {
-  Float8 v;
+template <int kLanes>
+struct FloatVector;
+template <>
+struct FloatVector<8> {
+  using Type = Float8;
+  using Bits = Uint32x8;
+  using Half = Uint16x8;
+};
+template <>
+struct FloatVector<16> {
+  using Type = Float16;
+  using Bits = Uint32x16;
+  using Half = Uint16x16;
+};
+
+template <int kLanes>
+C10_ALWAYS_INLINE typename FloatVector<kLanes>::Type load_vector(const float* src) {
+  typename FloatVector<kLanes>::Type v;
   std::memcpy(&v, src, sizeof(v));
   return v;
 }
-C10_ALWAYS_INLINE Float8 load8(const c10::BFloat16* src) {
-  Uint16x8 raw;
+template <int kLanes>
+C10_ALWAYS_INLINE typename FloatVector<kLanes>::Type load_vector(const c10::BFloat16* src) {
+  using Vector = FloatVector<kLanes>;
+  typename Vector::Half raw;
   std::memcpy(&raw, src, sizeof(raw));
-  return reinterpret_cast<Float8>(__builtin_convertvector(raw, Uint32x8) << 16);
+  return reinterpret_cast<typename Vector::Type>(
+      __builtin_convertvector(raw, typename Vector::Bits) << 16);
 }
-C10_ALWAYS_INLINE void store8(float* dst, const Float8& v) { std::memcpy(dst, &v, sizeof(v)); }
+template <typename Vector>
+C10_ALWAYS_INLINE void store_vector(float* dst, const Vector& v) {
+  std::memcpy(dst, &v, sizeof(v));
+}
+C10_ALWAYS_INLINE Float8 load8(const float* src) { return load_vector<8>(src); }
+C10_ALWAYS_INLINE void store8(float* dst, const Float8& v) { store_vector(dst, v); }
 
-template <typename scalar_t, int64_t kCg>
-class GroupChannels<scalar_t, kCg,
-                    std::enable_if_t<(kCg > 0 && kCg % 8 == 0) &&
+// The 16 lanes of a vector folded to 8 (lane i + lane i + 8); 8 lanes stay as they are.
+C10_ALWAYS_INLINE Float8 fold_to_8(const Float8& v) { return v; }
+C10_ALWAYS_INLINE Float8 fold_to_8(const Float16& v) {
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+template <typename scalar_t, int64_t kCg, int kLanes>
+class GroupChannels<scalar_t, kCg, kLanes,
+                    std::enable_if_t<(kCg > 0 && kCg % kLanes == 0) &&
                                      (std::is_same_v<scalar_t, float> ||
                                       std::is_same_v<scalar_t, c10::BFloat16>)>> {
  public:
   using acc_t = float;
-  static constexpr int64_t kVectors = kCg / 8;
+  using Vector = typename FloatVector<kLanes>::Type;
+  static constexpr int64_t kVectors = kCg / kLanes;
 
   explicit GroupChannels(int64_t) {}
   void zero() {
-    for (int64_t v = 0; v < kVectors; ++v) values_[v] = Float8{};
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] = Vector{};
   }
   void load(const scalar_t* src) {
-    for (int64_t v = 0; v < kVectors; ++v) values_[v] = load8(src + 8 * v);
+    for (int64_t v = 0; v < kVectors; ++v) values_[v] = load_vector<kLanes>(src + kLanes * v);
   }
   void store(scalar_t* dst) const {
     for (int64_t v = 0; v < kVectors; ++v) {
       if constexpr (std::is_same_v<scalar_t, float>) {
-        store8(dst + 8 * v, values_[v]);
+        store_vector(dst + kLanes * v, values_[v]);
       } else {
-        for (int j = 0; j < 8; ++j) dst[8 * v + j] = static_cast<scalar_t>(values_[v][j]);
+        for (int j = 0; j < kLanes; ++j) {
+          dst[kLanes * v + j] = static_cast<scalar_t>(values_[v][j]);
+        }
       }
     }
   }
   void add_scaled(float alpha, const scalar_t* src) {
-    for (int64_t v = 0; v < kVectors; ++v) values_[v] += alpha * load8(src + 8 * v);
+    for (int64_t v = 0; v < kVectors; ++v) {
+      values_[v] += alpha * load_vector<kLanes>(src + kLanes * v);
+    }
   }
   void scaled_add_to(float* dst, float alpha) const {
     for (int64_t v = 0; v < kVectors; ++v) {
-      store8(dst + 8 * v, load8(dst + 8 * v) + alpha * values_[v]);
+      store_vector(dst + kLanes * v, load_vector<kLanes>(dst + kLanes * v) + alpha * values_[v]);
     }
   }
   float dot(const scalar_t* src) const {
-    Float8 sum = values_[0] * load8(src);
-    for (int64_t v = 1; v < kVectors; ++v) sum += values_[v] * load8(src + 8 * v);
+    const Float8 sum = fold_to_8(products(src));
     const Float4 half = __builtin_shufflevector(sum, sum, 0, 1, 2, 3) +
                         __builtin_shufflevector(sum, sum, 4, 5, 6, 7);
     return (half[0] + half[2]) + (half[1] + half[3]);
   }
+  // out[i] = <this, src[i]> for the four corners of a sample: the four horizontal sums are
+  // reduced together (shuffle-and-add rounds shared by the four).
+  void dot4(const scalar_t* const src[4], float out[4]) const {
+    Float8 sum[4];
+    for (int i = 0; i < 4; ++i) sum[i] = fold_to_8(products(src[i]));
+    // Halves of sums 0 and 1, then of 2 and 3: lanes 0-3 belong to one sum, 4-7 to the other.
+    const Float8 sum01 = __builtin_shufflevector(sum[0], sum[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+                         __builtin_shufflevector(sum[0], sum[1], 4, 5, 6, 7, 12, 13, 14, 15);
+    const Float8 sum23 = __builtin_shufflevector(sum[2], sum[3], 0, 1, 2, 3, 8, 9, 10, 11) +
+                         __builtin_shufflevector(sum[2], sum[3], 4, 5, 6, 7, 12, 13, 14, 15);
+    // Pairs: lanes (0, 1) sum 0, (2, 3) sum 2, (4, 5) sum 1, (6, 7) sum 3.
+    const Float8 pairs = __builtin_shufflevector(sum01, sum23, 0, 1, 8, 9, 4, 5, 12, 13) +
+                         __builtin_shufflevector(sum01, sum23, 2, 3, 10, 11, 6, 7, 14, 15);
+    const Float4 total = __builtin_shufflevector(pairs, pairs, 0, 4, 2, 6) +
+                         __builtin_shufflevector(pairs, pairs, 1, 5, 3, 7);
+    for (int i = 0; i < 4; ++i) out[i] = total[i];
+  }
 
  private:
-  Float8 values_[kVectors];
+  // Lane-wise products with src, summed over the group's vectors.
+  Vector products(const scalar_t* src) const {
+    Vector sum = values_[0] * load_vector<kLanes>(src);
+    for (int64_t v = 1; v < kVectors; ++v) {
+      sum += values_[v] * load_vector<kLanes>(src + kLanes * v);
+    }
+    return sum;
+  }
+
+  Vector values_[kVectors];
 };
 #endif
+
+// Pixels whose sampling geometry is computed together, for one group: kTilePixels * K points
+// per pass, enough for the point loop of tile_geometry to fill several vectors.
+constexpr int64_t kTilePixels = 8;
 
 // The pointers and tables of one pass; the pass sets its outputs (and backward its inputs).
 template <typename scalar_t>
@@ -195,10 +269,19 @@ struct KernelArgs {
         mask(mask_.const_data_ptr<scalar_t>()) {
     // Kernel-grid displacements of all points, computed once per call.
     for (int64_t k = 0; k < geo.num_points; ++k) point_grid(geo, k, grid[2 * k], grid[2 * k + 1]);
+    // The same, repeated for each pixel of a tile (item j = t * K + k).
+    // Padded like the tile buffers (TileBuffers::padded_items).
+    tile_grid_h.resize(kTilePixels * geo.num_points + 8);
+    tile_grid_w.resize(kTilePixels * geo.num_points + 8);
+    for (int64_t j = 0; j < kTilePixels * geo.num_points; ++j) {
+      tile_grid_h[j] = grid[2 * (j % geo.num_points)];
+      tile_grid_w[j] = grid[2 * (j % geo.num_points) + 1];
+    }
   }
 
   DCNv3Geometry geo;
   std::vector<acc_t> grid;  // (num_points, 2): grid_h, grid_w of each point
+  std::vector<acc_t> tile_grid_h, tile_grid_w;  // (kTilePixels * num_points)
   const scalar_t* input;
   const scalar_t* offset;
   const scalar_t* mask;
@@ -208,19 +291,8 @@ struct KernelArgs {
   scalar_t* grad_offset = nullptr;
   scalar_t* grad_mask = nullptr;
   int64_t chunks = 1;
+  int64_t group_blocks = 1;
 };
-
-// The weights of one (pixel, group)'s points: its mask values, or with softmax_mask the
-// softmax of them (the mask then holds logits).
-template <typename scalar_t, typename acc_t>
-C10_ALWAYS_INLINE void point_weights(const DCNv3Geometry& geo, const scalar_t* point_mask,
-                                     acc_t* weights) {
-  if (geo.softmax_mask) {
-    softmax_weights(point_mask, geo.num_points, weights);
-  } else {
-    for (int64_t k = 0; k < geo.num_points; ++k) weights[k] = static_cast<acc_t>(point_mask[k]);
-  }
-}
 
 // grad_mask of one (pixel, group) from the gradients of its point weights: as is, or through
 // the softmax (d logit_k = p_k * (d p_k - sum_j p_j d p_j)) with softmax_mask.
@@ -259,162 +331,454 @@ struct LoopSizes {
   acc_t scale;           // offset_scale
 };
 
-// Bilinear corners of point k of one (pixel, group) whose kernel centre is (base_h, base_w)
-// and whose offsets start at `point_offset`; false when the sample reads nothing.
+// Per-point buffers of one tile (item j = t * K + k: pixel t of the tile, point k), reused
+// from tile to tile. The inputs are gathered first, then tile_geometry fills the rest in one
+// loop the compiler vectorises: the per-point location and corner arithmetic, previously
+// scalar code in front of each point's channel loops, dominated both passes.
+template <typename acc_t>
+struct TileBuffers {
+  explicit TileBuffers(int64_t num_points)
+      : base_h(padded_items(num_points)),
+        base_w(padded_items(num_points)),
+        offset_x(padded_items(num_points)),
+        offset_y(padded_items(num_points)),
+        point_weight(padded_items(num_points)),
+        logit_max(padded_items(num_points)),
+        frac_h(padded_items(num_points)),
+        frac_w(padded_items(num_points)),
+        inside(padded_items(num_points)) {
+    for (auto& buffer : pixel) buffer.resize(padded_items(num_points));
+    for (auto& buffer : weight) buffer.resize(padded_items(num_points));
+  }
+  // Room for a tile's items rounded up to whole vectors of the point loops (zero-filled, so
+  // the padding lanes compute finite values that nothing reads).
+  static int64_t padded_items(int64_t num_points) { return kTilePixels * num_points + 8; }
+  // Inputs: kernel centre of the item's pixel, its offsets and its point weight (mask);
+  // with softmax_mask, the largest logit of the item's (pixel, group).
+  std::vector<acc_t> base_h, base_w, offset_x, offset_y, point_weight, logit_max;
+  // Outputs: per corner (order of BilinearCorners) the flat pixel in the image (-1 outside)
+  // and the bilinear weight (0 outside); the location's fractional parts; whether any corner
+  // lies inside the image.
+  std::array<std::vector<int32_t>, 4> pixel;
+  std::array<std::vector<acc_t>, 4> weight;
+  std::vector<acc_t> frac_h, frac_w;
+  std::vector<int32_t> inside;  // nonzero where any corner is inside
+};
+
+// How the per-point loops below step through a tile's items: one scalar at a time (double,
+// and compilers without vector extensions), or 8 floats at a time in explicit vectors. The
+// compiler does not vectorise these loops by itself (floor and the selects stay scalar
+// branches under the default -ftrapping-math), so they are written in vectors directly.
+template <typename acc_t, typename Enable = void>
+struct PointLanes {
+  using Value = acc_t;
+  using Int = int32_t;
+  static constexpr int64_t kWidth = 1;
+  static Value load(const acc_t* src) { return *src; }
+  static Int load(const int32_t* src) { return *src; }
+  static void store(acc_t* dst, Value v) { *dst = v; }
+  static void store(int32_t* dst, Int v) { *dst = v; }
+  static Int to_int(Value v) { return static_cast<Int>(v); }  // truncates
+  static Value to_value(Int v) { return static_cast<Value>(v); }
+  static Value exp(Value v) { return exp_value(v); }
+};
+
+#if defined(__GNUC__)
+typedef int32_t Int32x8 __attribute__((vector_size(32)));
+
+template <typename acc_t>
+struct PointLanes<acc_t, std::enable_if_t<std::is_same_v<acc_t, float>>> {
+  using Value = Float8;
+  using Int = Int32x8;
+  static constexpr int64_t kWidth = 8;
+  static Value load(const float* src) { return load8(src); }
+  static Int load(const int32_t* src) {
+    Int v;
+    std::memcpy(&v, src, sizeof(v));
+    return v;
+  }
+  static void store(float* dst, Value v) { store8(dst, v); }
+  static void store(int32_t* dst, Int v) { std::memcpy(dst, &v, sizeof(v)); }
+  static Int to_int(Value v) { return __builtin_convertvector(v, Int); }  // truncates
+  static Value to_value(Int v) { return __builtin_convertvector(v, Value); }
+  // e^v as 2^n * e^r with n = round(v / ln 2), |r| <= ln(2) / 2 and e^r from the classic
+  // degree-6 minimax polynomial of single-precision exp (Cephes expf): within ~2 ulp of expf.
+  // v is clamped to where 2^n is a normal float (e^-87.3 ~ 1e-38 stands in for smaller
+  // results); NaN stays NaN.
+  static Value exp(Value v) {
+    const Value zero = Value{};
+    v = v > 88.0f ? zero + 88.0f : v;
+    v = v < -87.3f ? zero - 87.3f : v;
+    const Value scaled = v * 1.44269504088896341f + 0.5f;
+    const Int truncated = to_int(scaled);
+    const Int n = to_value(truncated) > scaled ? truncated - 1 : truncated;  // floor
+    const Value n_value = to_value(n);
+    // r = v - n ln 2, with ln 2 split in two so that n * 0.693359375 is exact.
+    const Value r = v - n_value * 0.693359375f + n_value * 2.12194440e-4f;
+    Value poly = zero + 1.9875691500e-4f;
+    poly = poly * r + 1.3981999507e-3f;
+    poly = poly * r + 8.3334519073e-3f;
+    poly = poly * r + 4.1665795894e-2f;
+    poly = poly * r + 1.6666665459e-1f;
+    poly = poly * r + 5.0000001201e-1f;
+    const Value exp_r = poly * (r * r) + r + 1.0f;
+    return exp_r * reinterpret_cast<Value>((n + 127) << 23);
+  }
+};
+#endif
+
+// The point weights of a tile from their logits: per (pixel, group) the softmax over its K
+// points in its stable form (exp(logit - max) / sum), the exps a vector at a time. NaN
+// logits give NaN weights, as torch.softmax does.
+template <typename acc_t>
+C10_ALWAYS_INLINE void softmax_tile(int64_t tile, int64_t num_points, TileBuffers<acc_t>& b) {
+  using Lanes = PointLanes<acc_t>;
+  for (int64_t j = 0; j < tile * num_points; j += Lanes::kWidth) {
+    Lanes::store(&b.point_weight[j],
+                 Lanes::exp(Lanes::load(&b.point_weight[j]) - Lanes::load(&b.logit_max[j])));
+  }
+  for (int64_t t = 0; t < tile; ++t) {
+    acc_t* weights = b.point_weight.data() + t * num_points;
+    acc_t sum = acc_t(0);
+    for (int64_t k = 0; k < num_points; ++k) sum += weights[k];
+    const acc_t inv_sum = acc_t(1) / sum;
+    for (int64_t k = 0; k < num_points; ++k) weights[k] *= inv_sum;
+  }
+}
+
+// Gathers the inputs of `tile` pixels starting at flat output pixel p0, group g: kernel
+// centres, offsets and point weights (softmax of the logits with softmax_mask).
 template <typename scalar_t, typename acc_t>
-C10_ALWAYS_INLINE bool point_corners(const KernelArgs<scalar_t>& args, acc_t base_h,
-                                     acc_t base_w, const scalar_t* point_offset, int64_t k,
-                                     acc_t scale, BilinearCorners<acc_t>& corners) {
-  acc_t loc_h, loc_w;
-  sampling_location(base_h, base_w, args.grid[2 * k], args.grid[2 * k + 1],
-                    static_cast<acc_t>(point_offset[2 * k]),
-                    static_cast<acc_t>(point_offset[2 * k + 1]), scale, loc_h, loc_w);
-  return bilinear_corners(loc_h, loc_w, args.geo.height_in, args.geo.width_in, corners);
+C10_ALWAYS_INLINE void gather_tile(const KernelArgs<scalar_t>& args, int64_t p0, int64_t tile,
+                                   int64_t g, TileBuffers<acc_t>& b) {
+  const DCNv3Geometry& geo = args.geo;
+  const int64_t num_points = geo.num_points;
+  const int64_t pixels_out = geo.height_out * geo.width_out;
+  for (int64_t t = 0; t < tile; ++t) {
+    const int64_t p = p0 + t;
+    const int64_t q = p % pixels_out;
+    acc_t base_h, base_w;
+    pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
+    const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
+    const scalar_t* point_mask = args.mask + mask_start(geo, p * geo.group + g);
+    const acc_t max = geo.softmax_mask ? logit_max<acc_t>(point_mask, num_points) : acc_t(0);
+    for (int64_t k = 0; k < num_points; ++k) {
+      const int64_t j = t * num_points + k;
+      b.base_h[j] = base_h;
+      b.base_w[j] = base_w;
+      b.offset_x[j] = static_cast<acc_t>(point_offset[2 * k]);
+      b.offset_y[j] = static_cast<acc_t>(point_offset[2 * k + 1]);
+      b.point_weight[j] = static_cast<acc_t>(point_mask[k]);
+      b.logit_max[j] = max;
+    }
+  }
+  if (geo.softmax_mask) softmax_tile(tile, num_points, b);
+}
+
+// Corners, bilinear weights and fractional parts of `items` gathered points: the arithmetic
+// of sampling_location and bilinear_corners (dcnv3_sampling.h), branch-free, a vector of
+// points at a time (the buffers are padded to whole vectors). `grid` holds the kernel-grid
+// displacements of the items, tiled. Pixels are int32: forward_cpu / backward_cpu check
+// that an image has fewer than 2^31.
+template <typename acc_t>
+C10_ALWAYS_INLINE void tile_geometry(int64_t items, const acc_t* grid_h, const acc_t* grid_w,
+                                     acc_t scale, int32_t height, int32_t width,
+                                     TileBuffers<acc_t>& b) {
+  using Lanes = PointLanes<acc_t>;
+  using Value = typename Lanes::Value;
+  using Int = typename Lanes::Int;
+  const acc_t height_f = static_cast<acc_t>(height);
+  const acc_t width_f = static_cast<acc_t>(width);
+  const Value zero = Value{} * acc_t(0);
+  const Value one = zero + acc_t(1);
+  for (int64_t j = 0; j < items; j += Lanes::kWidth) {
+    const Value loc_h = Lanes::load(&b.base_h[j]) +
+                        (Lanes::load(grid_h + j) + Lanes::load(&b.offset_y[j])) * scale;
+    const Value loc_w = Lanes::load(&b.base_w[j]) +
+                        (Lanes::load(grid_w + j) + Lanes::load(&b.offset_x[j])) * scale;
+    // False for NaN locations too; such points then read nothing, as in bilinear_corners.
+    const Int inside = (loc_h >= acc_t(-1)) & (loc_w >= acc_t(-1)) & (loc_h < height_f) &
+                       (loc_w < width_f);
+    // Outside, a harmless location stands in, so the int conversion stays defined.
+    const Value safe_h = inside ? loc_h : zero;
+    const Value safe_w = inside ? loc_w : zero;
+    // floor of values >= -1: truncate, then step down where truncation rounded up.
+    const Int trunc_h = Lanes::to_int(safe_h);
+    const Int trunc_w = Lanes::to_int(safe_w);
+    const Int h_low = Lanes::to_value(trunc_h) > safe_h ? trunc_h - 1 : trunc_h;
+    const Int w_low = Lanes::to_value(trunc_w) > safe_w ? trunc_w - 1 : trunc_w;
+    const Value frac_h = safe_h - Lanes::to_value(h_low);
+    const Value frac_w = safe_w - Lanes::to_value(w_low);
+    const Int h_low_in = inside & (h_low >= 0);
+    const Int h_high_in = inside & (h_low + 1 < height);
+    const Int w_low_in = inside & (w_low >= 0);
+    const Int w_high_in = inside & (w_low + 1 < width);
+    const Int row_low = h_low * width;
+    const Int none = Int{} - 1;
+    Lanes::store(&b.pixel[0][j], (h_low_in & w_low_in) ? row_low + w_low : none);
+    Lanes::store(&b.pixel[1][j], (h_low_in & w_high_in) ? row_low + w_low + 1 : none);
+    Lanes::store(&b.pixel[2][j], (h_high_in & w_low_in) ? row_low + width + w_low : none);
+    Lanes::store(&b.pixel[3][j], (h_high_in & w_high_in) ? row_low + width + w_low + 1 : none);
+    Lanes::store(&b.weight[0][j],
+                 (h_low_in & w_low_in) ? (one - frac_h) * (one - frac_w) : zero);
+    Lanes::store(&b.weight[1][j], (h_low_in & w_high_in) ? (one - frac_h) * frac_w : zero);
+    Lanes::store(&b.weight[2][j], (h_high_in & w_low_in) ? frac_h * (one - frac_w) : zero);
+    Lanes::store(&b.weight[3][j], (h_high_in & w_high_in) ? frac_h * frac_w : zero);
+    Lanes::store(&b.frac_h[j], frac_h);
+    Lanes::store(&b.frac_w[j], frac_w);
+    Lanes::store(&b.inside[j], inside);
+  }
 }
 
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
-template <typename scalar_t, int64_t kCg>
+template <typename scalar_t, int64_t kCg, int kLanes>
 C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t begin,
                                       int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const DCNv3Geometry& geo = args.geo;
   const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
       LoopSizes<acc_t, kCg>(geo);
-  GroupChannels<scalar_t, kCg> acc(cg);
-  std::vector<acc_t> weights(num_points);
+  GroupChannels<scalar_t, kCg, kLanes> acc(cg);
+  TileBuffers<acc_t> b(num_points);
 
-  for (int64_t p = begin; p < end; ++p) {
-    const int64_t n = p / pixels_out;
-    acc_t base_h, base_w;
-    pixel_base(geo, (p % pixels_out) / geo.width_out, p % geo.width_out, base_h, base_w);
-    const scalar_t* image = args.input + n * image_stride;
+  for (int64_t p0 = begin; p0 < end; p0 += kTilePixels) {
+    const int64_t tile = std::min(kTilePixels, end - p0);
     for (int64_t g = 0; g < geo.group; ++g) {
-      acc.zero();
-      const scalar_t* point_offset = args.offset + offset_start(geo, p * geo.group + g);
-      const scalar_t* point_mask = args.mask + mask_start(geo, p * geo.group + g);
-      const scalar_t* image_group = image + g * cg;
-      point_weights(geo, point_mask, weights.data());
-      for (int64_t k = 0; k < num_points; ++k) {
-        BilinearCorners<acc_t> corners;
-        if (!point_corners(args, base_h, base_w, point_offset, k, scale, corners)) continue;
-        const acc_t m = weights[k];
-        for (int i = 0; i < 4; ++i) {
-          if (corners.pixel[i] < 0) continue;
-          acc.add_scaled(m * corners.weight[i], image_group + corners.pixel[i] * channels);
+      gather_tile(args, p0, tile, g, b);
+      tile_geometry(tile * num_points, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
+                    static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+      for (int64_t t = 0; t < tile; ++t) {
+        const int64_t p = p0 + t;
+        const scalar_t* image_group = args.input + (p / pixels_out) * image_stride + g * cg;
+        acc.zero();
+        for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+          const acc_t m = b.point_weight[j];
+          for (int i = 0; i < 4; ++i) {
+            const int32_t pixel = b.pixel[i][j];
+            if (pixel < 0) continue;
+            acc.add_scaled(m * b.weight[i][j], image_group + pixel * channels);
+          }
         }
+        acc.store(args.output + p * channels + g * cg);
       }
-      acc.store(args.output + p * channels + g * cg);
     }
   }
 }
 
-// Backward for work units [begin, end); unit = ((n * group) + g) * chunks + chunk.
-template <typename scalar_t, int64_t kCg>
-C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t begin,
-                                      int64_t end) {
+// Per-thread scratch of the backward pass, reused from tile to tile.
+template <typename scalar_t, int64_t kCg, int kLanes>
+struct BackwardScratch {
+  using acc_t = at::opmath_type<scalar_t>;
+  BackwardScratch(int64_t cg, int64_t num_points)
+      : tile(num_points),
+        grad_h(TileBuffers<acc_t>::padded_items(num_points)),
+        grad_w(TileBuffers<acc_t>::padded_items(num_points)),
+        grad_weights(TileBuffers<acc_t>::padded_items(num_points)),
+        zero_row(cg, scalar_t(0)) {
+    for (auto& buffer : corner_dot) buffer.resize(TileBuffers<acc_t>::padded_items(num_points));
+  }
+  TileBuffers<acc_t> tile;
+  // corner_dot[i][j] = <grad_out, input at corner i of item j>: the sample's gradient w.r.t.
+  // that corner's weight, shared by grad_mask and the location gradient.
+  std::array<std::vector<acc_t>, 4> corner_dot;
+  std::vector<acc_t> grad_h, grad_w;  // d loss / d location, times offset_scale and weight
+  std::vector<acc_t> grad_weights;    // d loss / d point weight
+  const std::vector<scalar_t> zero_row;  // what corners outside the image read
+};
+
+// Backward of group g for the `tile` output pixels from flat pixel p0 (all in image n),
+// accumulating grad_input into copy `chunk`.
+template <typename scalar_t, int64_t kCg, int kLanes>
+C10_ALWAYS_INLINE void backward_tile(const KernelArgs<scalar_t>& args,
+                                     BackwardScratch<scalar_t, kCg, kLanes>& scratch,
+                                     GroupChannels<scalar_t, kCg, kLanes>& grad_out, int64_t n,
+                                     int64_t chunk, int64_t g, int64_t p0, int64_t tile) {
   using acc_t = at::opmath_type<scalar_t>;
   const DCNv3Geometry& geo = args.geo;
-  const int64_t chunks = args.chunks;
   const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
       LoopSizes<acc_t, kCg>(geo);
-  GroupChannels<scalar_t, kCg> grad_out(cg);
-  std::vector<acc_t> weights(num_points);
-  std::vector<acc_t> grad_weights(num_points);  // d loss / d weight of each point
+  const int64_t items = tile * num_points;
+  auto& b = scratch.tile;
+  auto& corner_dot = scratch.corner_dot;
+  auto& grad_h = scratch.grad_h;
+  auto& grad_w = scratch.grad_w;
+  auto& grad_weights = scratch.grad_weights;
+  const auto& zero_row = scratch.zero_row;
+  const scalar_t* image_group = args.input + n * image_stride + g * cg;
+  acc_t* grad_image_group =
+      args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
+  gather_tile(args, p0, tile, g, b);
+  tile_geometry(items, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
+                static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+  // The channel loops: four dot products and four scatters per point.
+  for (int64_t t = 0; t < tile; ++t) {
+    grad_out.load(args.grad_output + (p0 + t) * channels + g * cg);
+    for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+      // The same point of the next pixel: its corner rows are fetched while this one's
+      // are used (the corner reads and the read-modify-write scatters wait on memory).
+      if (j + num_points < items) {
+        for (int i = 0; i < 4; ++i) {
+          const int32_t ahead = b.pixel[i][j + num_points];
+          if (ahead >= 0) {
+            __builtin_prefetch(image_group + static_cast<int64_t>(ahead) * channels);
+            __builtin_prefetch(grad_image_group + static_cast<int64_t>(ahead) * channels, 1);
+          }
+        }
+      }
+      // Corners outside read the zero row, so the four dots are taken together.
+      const scalar_t* corner_input[4];
+      for (int i = 0; i < 4; ++i) {
+        const int32_t pixel = b.pixel[i][j];
+        corner_input[i] =
+            pixel < 0 ? zero_row.data() : image_group + static_cast<int64_t>(pixel) * channels;
+      }
+      acc_t dots[4];
+      grad_out.dot4(corner_input, dots);
+      const acc_t m = b.point_weight[j];
+      for (int i = 0; i < 4; ++i) {
+        const int32_t pixel = b.pixel[i][j];
+        corner_dot[i][j] = pixel < 0 ? acc_t(0) : dots[i];
+        if (pixel < 0) continue;
+        grad_out.scaled_add_to(grad_image_group + static_cast<int64_t>(pixel) * channels,
+                               m * b.weight[i][j]);
+      }
+    }
+  }
+  // Location and weight gradients of the tile's points (bilinear_location_grad), a vector
+  // of points at a time.
+  using Lanes = PointLanes<acc_t>;
+  using Value = typename Lanes::Value;
+  const Value zero = Value{} * acc_t(0);
+  for (int64_t j = 0; j < items; j += Lanes::kWidth) {
+    const Value dot0 = Lanes::load(&corner_dot[0][j]);
+    const Value dot1 = Lanes::load(&corner_dot[1][j]);
+    const Value dot2 = Lanes::load(&corner_dot[2][j]);
+    const Value dot3 = Lanes::load(&corner_dot[3][j]);
+    const Value fh = Lanes::load(&b.frac_h[j]);
+    const Value fw = Lanes::load(&b.frac_w[j]);
+    const Value d_h = (acc_t(1) - fw) * (dot2 - dot0) + fw * (dot3 - dot1);
+    const Value d_w = (acc_t(1) - fh) * (dot1 - dot0) + fh * (dot3 - dot2);
+    const Value sample =
+        Lanes::load(&b.weight[0][j]) * dot0 + Lanes::load(&b.weight[1][j]) * dot1 +
+        Lanes::load(&b.weight[2][j]) * dot2 + Lanes::load(&b.weight[3][j]) * dot3;
+    const Value factor = Lanes::load(&b.point_weight[j]) * scale;
+    const auto inside = Lanes::load(&b.inside[j]) != 0;
+    Lanes::store(&grad_h[j], inside ? factor * d_h : zero);
+    Lanes::store(&grad_w[j], inside ? factor * d_w : zero);
+    Lanes::store(&grad_weights[j], inside ? sample : zero);
+  }
+  for (int64_t t = 0; t < tile; ++t) {
+    const int64_t p = p0 + t;
+    scalar_t* point_grad_offset = args.grad_offset + offset_start(geo, p * geo.group + g);
+    for (int64_t k = 0; k < num_points; ++k) {
+      point_grad_offset[2 * k] = static_cast<scalar_t>(grad_w[t * num_points + k]);
+      point_grad_offset[2 * k + 1] = static_cast<scalar_t>(grad_h[t * num_points + k]);
+    }
+    write_mask_grad(geo, b.point_weight.data() + t * num_points,
+                    grad_weights.data() + t * num_points,
+                    args.grad_mask + mask_start(geo, p * geo.group + g));
+  }
+}
 
+// Backward for work units [begin, end); unit = ((n * blocks) + block) * chunks + chunk, where
+// a block is a range of groups (backward_cpu explains the split).
+template <typename scalar_t, int64_t kCg, int kLanes>
+C10_ALWAYS_INLINE void backward_units(const KernelArgs<scalar_t>& args, int64_t begin,
+                                      int64_t end) {
+  const DCNv3Geometry& geo = args.geo;
+  const int64_t chunks = args.chunks;
+  const int64_t blocks = args.group_blocks;
+  const int64_t pixels_out = geo.height_out * geo.width_out;
+  const int64_t cg = kCg > 0 ? kCg : geo.group_channels;
+  BackwardScratch<scalar_t, kCg, kLanes> scratch(cg, geo.num_points);
+  // grad_output of the pixel and group at hand; a local of its own, so that the compiler
+  // keeps it in registers.
+  GroupChannels<scalar_t, kCg, kLanes> grad_out(cg);
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t chunk = unit % chunks;
-    const int64_t g = (unit / chunks) % geo.group;
-    const int64_t n = unit / (chunks * geo.group);
-    const scalar_t* image_group = args.input + n * image_stride + g * cg;
-    acc_t* grad_image_group =
-        args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
-    const int64_t first = chunk * pixels_out / chunks;
-    const int64_t last = (chunk + 1) * pixels_out / chunks;
-    for (int64_t q = first; q < last; ++q) {
-      const int64_t p = n * pixels_out + q;
-      acc_t base_h, base_w;
-      pixel_base(geo, q / geo.width_out, q % geo.width_out, base_h, base_w);
-      grad_out.load(args.grad_output + p * channels + g * cg);
-      const int64_t offset_base = offset_start(geo, p * geo.group + g);
-      const int64_t mask_base = mask_start(geo, p * geo.group + g);
-      const scalar_t* point_offset = args.offset + offset_base;
-      const scalar_t* point_mask = args.mask + mask_base;
-      scalar_t* point_grad_offset = args.grad_offset + offset_base;
-      scalar_t* point_grad_mask = args.grad_mask + mask_base;
-      point_weights(geo, point_mask, weights.data());
-      for (int64_t k = 0; k < num_points; ++k) {
-        BilinearCorners<acc_t> corners;
-        if (!point_corners(args, base_h, base_w, point_offset, k, scale, corners)) {
-          point_grad_offset[2 * k] = scalar_t(0);
-          point_grad_offset[2 * k + 1] = scalar_t(0);
-          grad_weights[k] = acc_t(0);
-          continue;
-        }
-        const acc_t m = weights[k];
-        // corner_dot[i] = <grad_out, input at corner i>: the sample's gradient w.r.t. that
-        // corner's weight, shared by grad_mask and the location gradient.
-        acc_t corner_dot[4];
-        acc_t sample_dot = acc_t(0);
-        for (int i = 0; i < 4; ++i) {
-          if (corners.pixel[i] < 0) {
-            corner_dot[i] = acc_t(0);
-            continue;
-          }
-          const int64_t corner = corners.pixel[i] * channels;
-          corner_dot[i] = grad_out.dot(image_group + corner);
-          sample_dot += corners.weight[i] * corner_dot[i];
-          grad_out.scaled_add_to(grad_image_group + corner, m * corners.weight[i]);
-        }
-        acc_t grad_h, grad_w;
-        bilinear_location_grad(corners, corner_dot, grad_h, grad_w);
-        point_grad_offset[2 * k] = static_cast<scalar_t>(m * scale * grad_w);
-        point_grad_offset[2 * k + 1] = static_cast<scalar_t>(m * scale * grad_h);
-        grad_weights[k] = sample_dot;
+    const int64_t block = (unit / chunks) % blocks;
+    const int64_t n = unit / (chunks * blocks);
+    const int64_t first = n * pixels_out + chunk * pixels_out / chunks;
+    const int64_t last = n * pixels_out + (chunk + 1) * pixels_out / chunks;
+    for (int64_t p0 = first; p0 < last; p0 += kTilePixels) {
+      // All groups of a pixel tile in turn: their offsets are adjacent in memory, and so are
+      // the rows their corners read and write.
+      for (int64_t g = block * geo.group / blocks; g < (block + 1) * geo.group / blocks; ++g) {
+        backward_tile(args, scratch, grad_out, n, chunk, g, p0, std::min(kTilePixels, last - p0));
       }
-      write_mask_grad(geo, weights.data(), grad_weights.data(), point_grad_mask);
     }
   }
 }
 
-// The same loops compiled for the baseline ISA and for AVX2+FMA.
+// The same loops compiled for the baseline ISA, for AVX2+FMA and for AVX-512 (with 16-float
+// channel vectors: a group of 16 channels is then one register).
 template <typename scalar_t>
 using RangeFn = void (*)(const KernelArgs<scalar_t>&, int64_t, int64_t);
 
 template <typename scalar_t, int64_t kCg>
 void forward_baseline(const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
-  forward_pixels<scalar_t, kCg>(args, begin, end);
+  forward_pixels<scalar_t, kCg, 8>(args, begin, end);
 }
 template <typename scalar_t, int64_t kCg>
 void backward_baseline(const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
-  backward_units<scalar_t, kCg>(args, begin, end);
+  backward_units<scalar_t, kCg, 8>(args, begin, end);
 }
 
 #if OPS_DCNV3_X86_DISPATCH
 template <typename scalar_t, int64_t kCg>
 __attribute__((target("avx2,fma"))) void forward_avx2(const KernelArgs<scalar_t>& args,
                                                       int64_t begin, int64_t end) {
-  forward_pixels<scalar_t, kCg>(args, begin, end);
+  forward_pixels<scalar_t, kCg, 8>(args, begin, end);
 }
 template <typename scalar_t, int64_t kCg>
 __attribute__((target("avx2,fma"))) void backward_avx2(const KernelArgs<scalar_t>& args,
                                                        int64_t begin, int64_t end) {
-  backward_units<scalar_t, kCg>(args, begin, end);
+  backward_units<scalar_t, kCg, 8>(args, begin, end);
 }
 
-bool cpu_has_avx2_fma() {
-  // Also follow ATen's own choice, so ATEN_CPU_CAPABILITY=default selects the baseline loops
-  // (that is how the tests exercise them on an AVX2 machine).
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                at::get_cpu_capability() != "DEFAULT";
-  return supported;
+#define OPS_DCNV3_AVX512_TARGET "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"
+template <typename scalar_t, int64_t kCg>
+__attribute__((target(OPS_DCNV3_AVX512_TARGET))) void forward_avx512(
+    const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
+  forward_pixels<scalar_t, kCg, 16>(args, begin, end);
+}
+template <typename scalar_t, int64_t kCg>
+__attribute__((target(OPS_DCNV3_AVX512_TARGET))) void backward_avx512(
+    const KernelArgs<scalar_t>& args, int64_t begin, int64_t end) {
+  backward_units<scalar_t, kCg, 16>(args, begin, end);
+}
+
+// The ISA the loops run with. It also follows ATen's own choice, so ATEN_CPU_CAPABILITY=
+// default or =avx2 selects the baseline or AVX2 loops (that is how the tests exercise all
+// three on an AVX-512 machine).
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    const std::string aten = at::get_cpu_capability();
+    if (aten == "AVX512" && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq")) {
+      return Isa::kAvx512;
+    }
+    if (aten != "DEFAULT" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      return Isa::kAvx2;
+    }
+    return Isa::kBaseline;
+  }();
+  return isa;
 }
 #endif
 
 template <typename scalar_t, int64_t kCg>
 RangeFn<scalar_t> select_for_isa(bool backward) {
 #if OPS_DCNV3_X86_DISPATCH
-  if (cpu_has_avx2_fma()) {
-    return backward ? &backward_avx2<scalar_t, kCg> : &forward_avx2<scalar_t, kCg>;
+  switch (cpu_isa()) {
+    case Isa::kAvx512:
+      return backward ? &backward_avx512<scalar_t, kCg> : &forward_avx512<scalar_t, kCg>;
+    case Isa::kAvx2:
+      return backward ? &backward_avx2<scalar_t, kCg> : &forward_avx2<scalar_t, kCg>;
+    case Isa::kBaseline:
+      break;
   }
 #endif
   return backward ? &backward_baseline<scalar_t, kCg> : &forward_baseline<scalar_t, kCg>;
@@ -432,8 +796,16 @@ RangeFn<scalar_t> select_kernel(int64_t group_channels, bool backward) {
   }
 }
 
+// The kernels index pixels of one image (and one row past it) in int32.
+void check_image_size(const DCNv3Geometry& geo) {
+  TORCH_CHECK((geo.height_in + 1) * (geo.width_in + 1) < (int64_t(1) << 31),
+              "dcnv3 (CPU): input images of at most 2^31 pixels are supported, got height ",
+              geo.height_in, " x width ", geo.width_in);
+}
+
 at::Tensor forward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
                        const at::Tensor& offset, const at::Tensor& mask) {
+  check_image_size(geo);
   at::Tensor output =
       at::empty({geo.batch, geo.height_out, geo.width_out, geo.channels}, input.options());
   if (output.numel() == 0) return output;
@@ -454,11 +826,17 @@ at::Tensor backward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
                         const at::Tensor& offset, const at::Tensor& mask,
                         const at::Tensor& grad_output, const at::Tensor& grad_offset,
                         const at::Tensor& grad_mask) {
+  check_image_size(geo);
   if (geo.batch == 0) return at::zeros_like(input);
 
   const at::ScalarType acc_type = at::toOpMathType(input.scalar_type());
-  const int64_t pairs = geo.batch * geo.group;
+  // Units of work: (image, block of groups, pixel chunk). Whole images with all their groups
+  // while there are images enough for the threads; else the groups are split into blocks,
+  // and only then the pixels into chunks (each chunk accumulating into its own copy).
   const int64_t threads = at::get_num_threads();
+  const int64_t blocks =
+      std::clamp<int64_t>((threads + geo.batch - 1) / geo.batch, 1, geo.group);
+  const int64_t pairs = geo.batch * blocks;
   const int64_t chunks = std::clamp<int64_t>((threads + pairs - 1) / pairs, 1,
                                              geo.height_out * geo.width_out);
   const bool accumulate_in_place = chunks == 1 && acc_type == input.scalar_type();
@@ -477,6 +855,7 @@ at::Tensor backward_cpu(const DCNv3Geometry& geo, const at::Tensor& input,
         args.grad_offset = grad_offset.mutable_data_ptr<scalar_t>();
         args.grad_mask = grad_mask.mutable_data_ptr<scalar_t>();
         args.chunks = chunks;
+        args.group_blocks = blocks;
         const RangeFn<scalar_t> kernel = select_kernel<scalar_t>(geo.group_channels, true);
         at::parallel_for(0, pairs * chunks, 1,
                          [&](int64_t begin, int64_t end) { kernel(args, begin, end); });
