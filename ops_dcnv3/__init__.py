@@ -35,13 +35,7 @@ from .functional import (
     dcnv3_output_size,
     extension_available,
 )
-from .layers import (
-    build_act_layer,
-    build_layout_norm,
-    channels_last_weight,
-    to_channels_first,
-    to_channels_last,
-)
+from .layers import build_act_layer, build_layout_norm, to_channels_first, to_channels_last
 from .modules import DCNv3, DCNv4
 from .reference import dcnv3_reference, sampling_points
 
@@ -57,7 +51,6 @@ __all__ = [
     'sampling_points',
     'build_act_layer',
     'build_layout_norm',
-    'channels_last_weight',
     'to_channels_first',
     'to_channels_last',
     'MAX_SOFTMAX_POINTS',

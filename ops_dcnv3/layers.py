@@ -9,13 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = [
-    'to_channels_first',
-    'to_channels_last',
-    'build_layout_norm',
-    'build_act_layer',
-    'channels_last_weight',
-]
+__all__ = ['to_channels_first', 'to_channels_last', 'build_layout_norm', 'build_act_layer']
 
 Layout = Literal['channels_first', 'channels_last']
 _LAYOUTS = ('channels_first', 'channels_last')
@@ -86,16 +80,3 @@ def build_act_layer(act_layer: str) -> nn.Module:
     if act_layer not in _ACTIVATIONS:
         raise ValueError(f'act_layer must be one of {sorted(_ACTIVATIONS)}, got {act_layer!r}')
     return _ACTIVATIONS[act_layer]()
-
-
-def channels_last_weight(conv: nn.Conv2d) -> nn.Conv2d:
-    """Stores ``conv``'s weight in channels-last memory format and returns ``conv``.
-
-    For a conv whose input is a channels-last tensor viewed as NCHW (``x.permute(0, 3, 1,
-    2)``), oneDNN would otherwise reorder the weight to that format on every call (a copy of
-    the whole weight, ~1.5 ms per forward for InternImage-T's last downsampling conv at batch
-    1). The values, shapes and state-dict keys are unchanged, and loading a checkpoint copies
-    into the parameter, which keeps its memory format.
-    """
-    conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
-    return conv

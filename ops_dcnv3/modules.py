@@ -10,7 +10,7 @@ from torch import nn
 
 from .dcnv4_functional import dcnv4, dcnv4_offset_mask_channels, dcnv4_reference
 from .functional import MAX_SOFTMAX_POINTS, dcnv3
-from .layers import build_act_layer, build_layout_norm, channels_last_weight
+from .layers import build_act_layer, build_layout_norm
 from .reference import dcnv3_reference
 
 __all__ = ['DCNv3', 'DCNv4']
@@ -183,15 +183,13 @@ class DCNv3(_DeformableMixer):
             )
 
         self.dw_conv = nn.Sequential(
-            channels_last_weight(
-                nn.Conv2d(
-                    channels,
-                    channels,
-                    dw_kernel_size,
-                    stride=stride,
-                    padding=(dw_kernel_size - 1) // 2,
-                    groups=channels,
-                )
+            nn.Conv2d(
+                channels,
+                channels,
+                dw_kernel_size,
+                stride=stride,
+                padding=(dw_kernel_size - 1) // 2,
+                groups=channels,
             ),
             build_layout_norm(channels, norm_layer, 'channels_first', 'channels_last'),
             build_act_layer(act_layer),
@@ -307,10 +305,10 @@ class DCNv4(_DeformableMixer):
         )  # fmt: skip
         self.without_pointwise = without_pointwise
         if dw_kernel_size is not None:
-            self.offset_mask_dw = channels_last_weight(nn.Conv2d(
+            self.offset_mask_dw = nn.Conv2d(
                 channels, channels, dw_kernel_size, padding=(dw_kernel_size - 1) // 2,
                 groups=channels,
-            ))  # fmt: skip
+            )  # fmt: skip
         self.offset_mask = nn.Linear(channels, dcnv4_offset_mask_channels(group, self.num_points))
         if not without_pointwise:
             self.value_proj = nn.Linear(channels, channels)

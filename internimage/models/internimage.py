@@ -20,7 +20,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import nn
 
-from ops_dcnv3 import DCNv3, DCNv4, build_act_layer, build_layout_norm, channels_last_weight
+from ops_dcnv3 import DCNv3, DCNv4, build_act_layer, build_layout_norm
 
 from ..checkpoint import load_backbone_checkpoint
 
@@ -101,9 +101,8 @@ class DownsampleLayer(nn.Module):
 
     def __init__(self, channels: int, norm_layer: str = 'LN') -> None:
         super().__init__()
-        # Its input is a channels-last view, so its weight is stored channels-last too.
-        self.conv = channels_last_weight(
-            nn.Conv2d(channels, 2 * channels, kernel_size=3, stride=2, padding=1, bias=False)
+        self.conv = nn.Conv2d(
+            channels, 2 * channels, kernel_size=3, stride=2, padding=1, bias=False
         )
         self.norm = build_layout_norm(2 * channels, norm_layer, 'channels_first', 'channels_last')
 

@@ -74,30 +74,3 @@ def test_training_step_compiled_as_mmengine_does():
         torch.testing.assert_close(compiled_params[name], param, atol=1e-5, rtol=1e-4)
         moved += int(not torch.equal(param, tiny_classifier().state_dict()[name]))
     assert moved > 0  # the step did update parameters
-
-
-def test_channels_last_conv_weights_keep_values_and_loading():
-    model = InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op()).eval()
-    fed_channels_last = [m.dw_conv[0] for m in model.modules() if hasattr(m, 'dw_conv')]
-    fed_channels_last += [stage.downsample.conv for stage in model.levels if stage.downsample]
-    assert fed_channels_last
-    for conv in fed_channels_last:
-        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-
-    # A checkpoint saved with default (contiguous) weights loads into the same values and
-    # keeps the channels-last storage; outputs match a model holding contiguous weights.
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    loaded = InternImage(arch=dict(TINY_ARCH), use_reference=use_reference_op()).eval()
-    loaded.load_state_dict(state)
-    contiguous = copy.deepcopy(loaded)
-    for conv in contiguous.modules():
-        if isinstance(conv, nn.Conv2d):
-            conv.weight.data = conv.weight.data.contiguous()
-    assert list(loaded.state_dict()) == list(state)
-    for name, conv in loaded.named_modules():
-        if isinstance(conv, nn.Conv2d) and 'patch_embed' not in name:
-            assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    images = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        for a, b in zip(loaded(images), contiguous(images)):
-            torch.testing.assert_close(a, b)
