@@ -213,12 +213,6 @@ class GroupChannels<scalar_t, kCg, kLanes,
       store_vector(dst + kLanes * v, load_vector<kLanes>(dst + kLanes * v) + alpha * values_[v]);
     }
   }
-  float dot(const scalar_t* src) const {
-    const Float8 sum = fold_to_8(products(src));
-    const Float4 half = __builtin_shufflevector(sum, sum, 0, 1, 2, 3) +
-                        __builtin_shufflevector(sum, sum, 4, 5, 6, 7);
-    return (half[0] + half[2]) + (half[1] + half[3]);
-  }
   // out[i] = <this, src[i]> for the four corners of a sample: the four horizontal sums are
   // reduced together (shuffle-and-add rounds shared by the four).
   void dot4(const scalar_t* const src[4], float out[4]) const {
@@ -254,6 +248,14 @@ class GroupChannels<scalar_t, kCg, kLanes,
 // Pixels whose sampling geometry is computed together, for one group: kTilePixels * K points
 // per pass, enough for the point loop of tile_geometry to fill several vectors.
 constexpr int64_t kTilePixels = 8;
+// The widest vector of points the per-point loops step by (PointLanes::kWidth).
+constexpr int64_t kMaxPointLanes = 8;
+
+// Length of the per-point buffers of a tile: its items rounded up to whole vectors of the
+// point loops (zero-filled, so the padding lanes compute finite values that nothing reads).
+inline int64_t padded_tile_items(int64_t num_points) {
+  return kTilePixels * num_points + kMaxPointLanes;
+}
 
 // The pointers and tables of one pass; the pass sets its outputs (and backward its inputs).
 template <typename scalar_t>
@@ -263,25 +265,20 @@ struct KernelArgs {
   KernelArgs(const DCNv3Geometry& geo_, const at::Tensor& input_, const at::Tensor& offset_,
              const at::Tensor& mask_)
       : geo(geo_),
-        grid(2 * geo_.num_points),
+        tile_grid_h(padded_tile_items(geo_.num_points)),
+        tile_grid_w(padded_tile_items(geo_.num_points)),
         input(input_.const_data_ptr<scalar_t>()),
         offset(offset_.const_data_ptr<scalar_t>()),
         mask(mask_.const_data_ptr<scalar_t>()) {
-    // Kernel-grid displacements of all points, computed once per call.
-    for (int64_t k = 0; k < geo.num_points; ++k) point_grid(geo, k, grid[2 * k], grid[2 * k + 1]);
-    // The same, repeated for each pixel of a tile (item j = t * K + k).
-    // Padded like the tile buffers (TileBuffers::padded_items).
-    tile_grid_h.resize(kTilePixels * geo.num_points + 8);
-    tile_grid_w.resize(kTilePixels * geo.num_points + 8);
+    // Kernel-grid displacements of the points, computed once per call and repeated for each
+    // pixel of a tile (item j = t * K + k), as tile_geometry reads them.
     for (int64_t j = 0; j < kTilePixels * geo.num_points; ++j) {
-      tile_grid_h[j] = grid[2 * (j % geo.num_points)];
-      tile_grid_w[j] = grid[2 * (j % geo.num_points) + 1];
+      point_grid(geo, j % geo.num_points, tile_grid_h[j], tile_grid_w[j]);
     }
   }
 
   DCNv3Geometry geo;
-  std::vector<acc_t> grid;  // (num_points, 2): grid_h, grid_w of each point
-  std::vector<acc_t> tile_grid_h, tile_grid_w;  // (kTilePixels * num_points)
+  std::vector<acc_t> tile_grid_h, tile_grid_w;  // padded_tile_items(num_points)
   const scalar_t* input;
   const scalar_t* offset;
   const scalar_t* mask;
@@ -332,27 +329,24 @@ struct LoopSizes {
 };
 
 // Per-point buffers of one tile (item j = t * K + k: pixel t of the tile, point k), reused
-// from tile to tile. The inputs are gathered first, then tile_geometry fills the rest in one
-// loop the compiler vectorises: the per-point location and corner arithmetic, previously
-// scalar code in front of each point's channel loops, dominated both passes.
+// from tile to tile. gather_tile fills the inputs, then tile_geometry the rest, a vector of
+// points at a time: the per-point location and corner arithmetic, as scalar code in front
+// of each point's channel loops, dominated both passes.
 template <typename acc_t>
 struct TileBuffers {
   explicit TileBuffers(int64_t num_points)
-      : base_h(padded_items(num_points)),
-        base_w(padded_items(num_points)),
-        offset_x(padded_items(num_points)),
-        offset_y(padded_items(num_points)),
-        point_weight(padded_items(num_points)),
-        logit_max(padded_items(num_points)),
-        frac_h(padded_items(num_points)),
-        frac_w(padded_items(num_points)),
-        inside(padded_items(num_points)) {
-    for (auto& buffer : pixel) buffer.resize(padded_items(num_points));
-    for (auto& buffer : weight) buffer.resize(padded_items(num_points));
+      : base_h(padded_tile_items(num_points)),
+        base_w(padded_tile_items(num_points)),
+        offset_x(padded_tile_items(num_points)),
+        offset_y(padded_tile_items(num_points)),
+        point_weight(padded_tile_items(num_points)),
+        logit_max(padded_tile_items(num_points)),
+        frac_h(padded_tile_items(num_points)),
+        frac_w(padded_tile_items(num_points)),
+        inside(padded_tile_items(num_points)) {
+    for (auto& buffer : pixel) buffer.resize(padded_tile_items(num_points));
+    for (auto& buffer : weight) buffer.resize(padded_tile_items(num_points));
   }
-  // Room for a tile's items rounded up to whole vectors of the point loops (zero-filled, so
-  // the padding lanes compute finite values that nothing reads).
-  static int64_t padded_items(int64_t num_points) { return kTilePixels * num_points + 8; }
   // Inputs: kernel centre of the item's pixel, its offsets and its point weight (mask);
   // with softmax_mask, the largest logit of the item's (pixel, group).
   std::vector<acc_t> base_h, base_w, offset_x, offset_y, point_weight, logit_max;
@@ -391,6 +385,7 @@ struct PointLanes<acc_t, std::enable_if_t<std::is_same_v<acc_t, float>>> {
   using Value = Float8;
   using Int = Int32x8;
   static constexpr int64_t kWidth = 8;
+  static_assert(kWidth <= kMaxPointLanes);
   static Value load(const float* src) { return load8(src); }
   static Int load(const int32_t* src) {
     Int v;
@@ -477,16 +472,19 @@ C10_ALWAYS_INLINE void gather_tile(const KernelArgs<scalar_t>& args, int64_t p0,
 
 // Corners, bilinear weights and fractional parts of `items` gathered points: the arithmetic
 // of sampling_location and bilinear_corners (dcnv3_sampling.h), branch-free, a vector of
-// points at a time (the buffers are padded to whole vectors). `grid` holds the kernel-grid
-// displacements of the items, tiled. Pixels are int32: forward_cpu / backward_cpu check
-// that an image has fewer than 2^31.
-template <typename acc_t>
-C10_ALWAYS_INLINE void tile_geometry(int64_t items, const acc_t* grid_h, const acc_t* grid_w,
-                                     acc_t scale, int32_t height, int32_t width,
+// points at a time (the buffers are padded to whole vectors). Pixels are int32:
+// forward_cpu / backward_cpu check that an image has fewer than 2^31.
+template <typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE void tile_geometry(const KernelArgs<scalar_t>& args, int64_t items,
                                      TileBuffers<acc_t>& b) {
   using Lanes = PointLanes<acc_t>;
   using Value = typename Lanes::Value;
   using Int = typename Lanes::Int;
+  const acc_t* grid_h = args.tile_grid_h.data();
+  const acc_t* grid_w = args.tile_grid_w.data();
+  const acc_t scale = static_cast<acc_t>(args.geo.offset_scale);
+  const int32_t height = static_cast<int32_t>(args.geo.height_in);
+  const int32_t width = static_cast<int32_t>(args.geo.width_in);
   const acc_t height_f = static_cast<acc_t>(height);
   const acc_t width_f = static_cast<acc_t>(width);
   const Value zero = Value{} * acc_t(0);
@@ -530,6 +528,15 @@ C10_ALWAYS_INLINE void tile_geometry(int64_t items, const acc_t* grid_h, const a
   }
 }
 
+// Everything the channel loops need of `tile` pixels from flat output pixel p0, group g:
+// the gathered inputs, then the sampling geometry.
+template <typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE void prepare_tile(const KernelArgs<scalar_t>& args, int64_t p0, int64_t tile,
+                                    int64_t g, TileBuffers<acc_t>& b) {
+  gather_tile(args, p0, tile, g, b);
+  tile_geometry(args, tile * args.geo.num_points, b);
+}
+
 // Forward for output pixels [begin, end) of the flattened (N, H_out, W_out).
 template <typename scalar_t, int64_t kCg, int kLanes>
 C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t begin,
@@ -544,9 +551,7 @@ C10_ALWAYS_INLINE void forward_pixels(const KernelArgs<scalar_t>& args, int64_t 
   for (int64_t p0 = begin; p0 < end; p0 += kTilePixels) {
     const int64_t tile = std::min(kTilePixels, end - p0);
     for (int64_t g = 0; g < geo.group; ++g) {
-      gather_tile(args, p0, tile, g, b);
-      tile_geometry(tile * num_points, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
-                    static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+      prepare_tile(args, p0, tile, g, b);
       for (int64_t t = 0; t < tile; ++t) {
         const int64_t p = p0 + t;
         const scalar_t* image_group = args.input + (p / pixels_out) * image_stride + g * cg;
@@ -571,11 +576,11 @@ struct BackwardScratch {
   using acc_t = at::opmath_type<scalar_t>;
   BackwardScratch(int64_t cg, int64_t num_points)
       : tile(num_points),
-        grad_h(TileBuffers<acc_t>::padded_items(num_points)),
-        grad_w(TileBuffers<acc_t>::padded_items(num_points)),
-        grad_weights(TileBuffers<acc_t>::padded_items(num_points)),
+        grad_h(padded_tile_items(num_points)),
+        grad_w(padded_tile_items(num_points)),
+        grad_weights(padded_tile_items(num_points)),
         zero_row(cg, scalar_t(0)) {
-    for (auto& buffer : corner_dot) buffer.resize(TileBuffers<acc_t>::padded_items(num_points));
+    for (auto& buffer : corner_dot) buffer.resize(padded_tile_items(num_points));
   }
   TileBuffers<acc_t> tile;
   // corner_dot[i][j] = <grad_out, input at corner i of item j>: the sample's gradient w.r.t.
@@ -607,9 +612,7 @@ C10_ALWAYS_INLINE void backward_tile(const KernelArgs<scalar_t>& args,
   const scalar_t* image_group = args.input + n * image_stride + g * cg;
   acc_t* grad_image_group =
       args.grad_input_acc + (chunk * geo.batch + n) * image_stride + g * cg;
-  gather_tile(args, p0, tile, g, b);
-  tile_geometry(items, args.tile_grid_h.data(), args.tile_grid_w.data(), scale,
-                static_cast<int32_t>(geo.height_in), static_cast<int32_t>(geo.width_in), b);
+  prepare_tile(args, p0, tile, g, b);
   // The channel loops: four dot products and four scatters per point.
   for (int64_t t = 0; t < tile; ++t) {
     grad_out.load(args.grad_output + (p0 + t) * channels + g * cg);
