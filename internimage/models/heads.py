@@ -2,7 +2,7 @@
 
 Submodule names follow the official classifiers (``conv_head``; ``dcnv3_head_x4``,
 ``dcnv3_head_x3``, ``clip_projector``, ``fc_norm``), so converting a released checkpoint is
-a prefix change plus ``head.* -> fc.*`` (see ``internimage/checkpoint.py``).
+a prefix change plus ``head.* -> fc.*`` (see ``internimage/checkpoint/``).
 """
 
 from typing import Optional, Tuple

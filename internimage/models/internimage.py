@@ -4,7 +4,7 @@ and FlashInternImage (CVPR 2024), the same network with the DCNv4 token mixer.
 One file holds the variant table, the stem, the block, the stage, the downsampling layer and
 the backbone. Submodule names follow the released checkpoints (``patch_embed.conv1``,
 ``levels.{i}.blocks.{j}.dcn``, ``levels.{i}.norm``, ``levels.{i}.downsample`` ...), so an
-official state dict loads without renaming; ``internimage/checkpoint.py`` only strips
+official state dict loads without renaming; ``internimage/checkpoint/`` only strips
 wrappers and prefixes.
 """
 
