@@ -1,5 +1,6 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .ema import OptimizerStepEMAHook
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -10,6 +11,7 @@ from .optimizers import (
 __all__ = [
     'InternImageClsLayerDecayOptimizerConstructor',
     'InternImageLayerDecayOptimizerConstructor',
+    'OptimizerStepEMAHook',
     'RandomStateHook',
     'is_no_decay_param',
 ]
