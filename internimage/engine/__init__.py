@@ -1,6 +1,7 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
 from .ema import OptimizerStepEMAHook
+from .fsdp import InternImageFSDPStrategy
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -10,6 +11,7 @@ from .optimizers import (
 
 __all__ = [
     'InternImageClsLayerDecayOptimizerConstructor',
+    'InternImageFSDPStrategy',
     'InternImageLayerDecayOptimizerConstructor',
     'OptimizerStepEMAHook',
     'RandomStateHook',

@@ -478,11 +478,22 @@ def _official_flat_rule(name: str, param: torch.nn.Parameter) -> tuple:
 
 
 @pytest.mark.parametrize(
-    'stem', ['internimage-l_8xb64_in1k-384px', 'internimage-h_8xb16-accum4_in1k-640px']
+    'stem',
+    [
+        'internimage-l_8xb64_in1k-384px',
+        'internimage-h_8xb16-accum4_in1k-640px',
+        'internimage-h_fsdp-cp_in1k-640px',
+    ],
 )
 def test_fine_tune_parameter_groups_equal_the_official_flat_rule(stem, read_config):
     """The full-size fine-tune model on the meta device: per-parameter lr and weight decay
-    from the config's optim_wrapper equal the official rule re-derived above."""
+    from the config's optim_wrapper equal the official rule re-derived above. The FSDP
+    variant's rule goes by module type and name only, so the unsharded model shows what
+    the shards get (G's FSDP variant has the same rule)."""
+    if 'fsdp' in stem:
+        g_fsdp = read_config('configs/classification/internimage-g_fsdp-cp_in1k-512px.py')
+        fsdp = read_config(f'configs/classification/{stem}.py')
+        assert g_fsdp.optim_wrapper == fsdp.optim_wrapper and g_fsdp.strategy == fsdp.strategy
     from mmengine.optim import build_optim_wrapper
 
     cfg = read_config(f'configs/classification/{stem}.py')
