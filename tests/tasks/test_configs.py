@@ -306,6 +306,9 @@ def test_flash_recipe(stem, read_config):
     assert backbone.init_cfg.checkpoint == f'{FLASH_URL}flash_intern_image_{weights}.pth'
     assert cfg.optim_wrapper.optimizer.lr == lr
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == decay
+    # official DCNv4 paramwise_cfg offset_lr_scale (0.01 in the B 3x config, else 1.0)
+    offset_lr_scale = 0.01 if stem.endswith('flash-internimage-b_fpn_3x_coco') else 1.0
+    assert cfg.optim_wrapper.paramwise_cfg.get('offset_lr_scale', 1.0) == offset_lr_scale
     assert cfg.train_dataloader.batch_size == batch
 
 
