@@ -161,17 +161,14 @@ def test_switch_must_be_bool(key):
 
 def official_dcnv4_lr_scale(name, num_ids, depths, rate, offset=1.0):
     """The official DCNv4 detection constructor (OpenGVLab/DCNv4 detection/mmcv_custom):
-    the InternImage numbering and rate, and ``offset_lr_scale`` also for names containing
-    ``offset_mask`` but not ``offset_mask_dw``, and for names ending in ``offset``."""
-    layer_id = official_layer_id(name, num_ids, depths)
-    scale = rate ** (num_ids - layer_id - 1)
+    the InternImage rule, and where that gives no offset factor, ``offset_lr_scale`` also
+    for names containing ``offset_mask`` but not ``offset_mask_dw``, and names ending in
+    ``offset``."""
+    scale = official_lr_scale(name, num_ids, depths, rate, offset=offset)
     if 'sampling_offsets' in name or 'reference_points' in name:
-        scale *= offset
-    elif 'offset_mask' in name and 'offset_mask_dw' not in name:
-        scale *= offset
-    elif name.endswith('offset'):
-        scale *= offset
-    return scale
+        return scale
+    dcnv4_offset = 'offset_mask' in name and 'offset_mask_dw' not in name
+    return scale * offset if dcnv4_offset or name.endswith('offset') else scale
 
 
 class _FlashDetector(nn.Module):
