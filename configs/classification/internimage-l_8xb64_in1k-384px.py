@@ -33,14 +33,9 @@ train_pipeline = [
     ),
     dict(type='PackInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='ResizeEdge', scale=img_size, edge='short', backend='pillow', interpolation='bicubic'
-    ),
-    dict(type='CenterCrop', crop_size=img_size),
-    dict(type='PackInputs'),
-]
+# T's test pipeline (short side to the crop size, centre crop) at 384 px.
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = test_pipeline[2].crop_size = img_size
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
