@@ -295,6 +295,7 @@ def test_quickstart_task_trains_and_tests_on_two_processes(config, options, metr
     assert metric in output
 
 
+@pytest.mark.parametrize('strategy', ['FSDPStrategy', 'InternImageFSDPStrategy'])
 @pytest.mark.parametrize(
     'optim_wrapper',
     [
@@ -302,11 +303,11 @@ def test_quickstart_task_trains_and_tests_on_two_processes(config, options, metr
         dict(paramwise_cfg=dict(flat_decay_mult=0.0)),
     ],
 )
-def test_fsdp_refuses_shape_based_weight_decay(optim_wrapper):
+def test_fsdp_refuses_shape_based_weight_decay(optim_wrapper, strategy):
     cfg = Config(
         dict(
             runner_type='FlexibleRunner',
-            strategy=dict(type='FSDPStrategy'),
+            strategy=dict(type=strategy),
             optim_wrapper=optim_wrapper,
         )
     )
