@@ -324,6 +324,9 @@ def test_flash_classification_configs(arch, read_config):
     assert flash.model.backbone.pop('type') == 'FlashInternImage'
     assert base.model.backbone.pop('type') == 'InternImage'
     assert flash.model == base.model  # the InternImage recipe, only the backbone type differs
+    if arch == 'l':  # official DCNv4 yaml: LR_LAYER_DECAY 0.9, DCN_LR_MUL 0.1
+        assert flash.optim_wrapper.constructor == 'InternImageClsLayerDecayOptimizerConstructor'
+        assert flash.optim_wrapper.paramwise_cfg == dict(layer_decay_rate=0.9, dcn_lr_mult=0.1)
 
 
 @pytest.mark.parametrize('stem', sorted(SEGMENTATION_RECIPES))
