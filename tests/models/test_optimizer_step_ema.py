@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.hooks import EMAHook
+from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
+from mmengine.runner import Runner
 from torch import nn
 
 from internimage.engine import OptimizerStepEMAHook
@@ -71,3 +73,37 @@ def test_needs_an_optim_wrapper_that_counts():
     hook.before_run(runner)
     with pytest.raises(TypeError, match='should_update'):
         hook.after_train_iter(runner, 0)
+
+
+class _ToyModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return dict(loss=self.linear(inputs).pow(2).mean())
+
+
+def test_runner_builds_it_from_a_config_entry(tmp_path):
+    """Through mmengine's Runner, by its config name in the mmpretrain scope (as the
+    classification configs give it): 7 iterations of 3 accumulated make 3 steps, 3
+    updates."""
+    dataset = [dict(inputs=torch.randn(3)) for _ in range(7)]
+    runner = Runner(
+        model=_ToyModel(),
+        work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=dataset,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=1,
+            collate_fn=dict(type='default_collate'),
+        ),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1), accumulative_counts=3),
+        train_cfg=dict(by_epoch=False, max_iters=7),
+        custom_hooks=[dict(type='OptimizerStepEMAHook', momentum=1e-4, priority='ABOVE_NORMAL')],
+        default_scope='mmpretrain',
+        default_hooks=dict(checkpoint=None, logger=None),
+    )
+    runner.train()
+    (hook,) = [h for h in runner.hooks if isinstance(h, OptimizerStepEMAHook)]
+    assert hook.ema_model.steps.item() == 3
