@@ -4,8 +4,10 @@ Importing the package registers, in mmengine's root registries (so mmpretrain, m
 mmseg configs all find them by bare type name): the ``InternImage`` and ``FlashInternImage``
 backbones, the classification heads ``InternImageClsHead`` / ``InternImageAttnPoolClsHead``,
 the optimizer-wrapper constructors ``InternImageLayerDecayOptimizerConstructor`` /
-``InternImageClsLayerDecayOptimizerConstructor`` and the ``RandomStateHook`` (random
-generators saved in checkpoints, restored on resume). It also
+``InternImageClsLayerDecayOptimizerConstructor``, the ``RandomStateHook`` (random
+generators saved in checkpoints, restored on resume), the ``OptimizerStepEMAHook`` (EMA
+once per optimizer step) and the ``InternImageFSDPStrategy`` (FSDP clipping by the global
+gradient norm). It also
 allow-lists, once, the metadata types mmengine's checkpoints pickle (numpy values,
 ``HistoryBuffer``) for ``torch.load(weights_only=True)``, so the upstream inference APIs
 (``DetInferencer``, ``init_detector``, ``MMSegInferencer``, ``init_model``,

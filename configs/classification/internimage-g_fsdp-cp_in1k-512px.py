@@ -5,14 +5,13 @@
 _base_ = './internimage-g_8xb16-accum4_in1k-512px.py'
 
 runner_type = 'FlexibleRunner'
-strategy = dict(type='FSDPStrategy', model_wrapper=dict(use_orig_params=True))
+strategy = dict(type='InternImageFSDPStrategy', model_wrapper=dict(use_orig_params=True))
 optim_wrapper = dict(
-    constructor='DefaultOptimWrapperConstructor',
     paramwise_cfg=dict(
         _delete_=True,
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
-        custom_keys={'gamma': dict(decay_mult=0.0)},
+        custom_keys={'gamma': dict(decay_mult=0.0), '_bias': dict(decay_mult=0.0)},
     ),
 )
 custom_hooks = []

@@ -57,4 +57,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=1e-2, by_epoch=True, begin=20),
 ]
 
-custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+# EMA 0.9999 per optimizer step (mmengine's EMAHook would average on every accumulated
+# micro-batch of the H/G fine-tunes; without accumulation both are the same).
+custom_hooks = [dict(type='OptimizerStepEMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]

@@ -248,6 +248,7 @@ def replace_sync_bn(node: Any, path: str = 'model') -> List[str]:
 STRATEGY_WRAPPERS = {
     'DDPStrategy': 'MMDistributedDataParallel',
     'FSDPStrategy': 'MMFullyShardedDataParallel',
+    'InternImageFSDPStrategy': 'MMFullyShardedDataParallel',
 }
 
 
@@ -287,7 +288,7 @@ def check_fsdp_optimizer(cfg: Config) -> None:
     every weight. Raise instead; the FSDP configs use name/module-type rules.
     """
     strategy = cfg.get('strategy') if cfg.get('runner_type') == 'FlexibleRunner' else None
-    if strategy is None or strategy.get('type') != 'FSDPStrategy':
+    if strategy is None or strategy.get('type') not in ('FSDPStrategy', 'InternImageFSDPStrategy'):
         return
     wrapper = cfg.get('optim_wrapper', {})
     problems = []

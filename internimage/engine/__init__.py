@@ -1,5 +1,7 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .ema import OptimizerStepEMAHook
+from .fsdp import InternImageFSDPStrategy
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -9,7 +11,9 @@ from .optimizers import (
 
 __all__ = [
     'InternImageClsLayerDecayOptimizerConstructor',
+    'InternImageFSDPStrategy',
     'InternImageLayerDecayOptimizerConstructor',
+    'OptimizerStepEMAHook',
     'RandomStateHook',
     'is_no_decay_param',
 ]

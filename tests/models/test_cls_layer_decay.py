@@ -48,10 +48,10 @@ def official_ratio(name, table):
     return ratio
 
 
-def _classifier(arch, head):
+def _classifier(arch, head, backbone_type='InternImage'):
     with torch.device('meta'):
         return ImageClassifier(
-            backbone=dict(type='InternImage', arch=arch, **head[0]), head=head[1]
+            backbone=dict(type=backbone_type, arch=arch, **head[0]), head=head[1]
         )
 
 
@@ -68,9 +68,14 @@ HEADS = {
 DEPTHS = {'l': [5, 5, 22, 5], 'h': [6, 6, 32, 6]}
 
 
-@pytest.mark.parametrize('arch', ['l', 'h'])
-def test_groups_equal_the_official_rule(arch):
-    model = _classifier(arch, HEADS[arch])
+@pytest.mark.parametrize(
+    'arch, backbone_type',
+    # FlashInternImage-L: the official DCNv4 trainer has the same rule (its DCNv4
+    # offset_mask / offset_mask_dw names contain 'offset').
+    [('l', 'InternImage'), ('h', 'InternImage'), ('l', 'FlashInternImage')],
+)
+def test_groups_equal_the_official_rule(arch, backbone_type):
+    model = _classifier(arch, HEADS[arch], backbone_type)
     wrapper = build_optim_wrapper(
         model,
         dict(

@@ -14,7 +14,7 @@ from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 import internimage  # noqa: F401  (registers the constructor)
-from internimage import InternImage
+from internimage import FlashInternImage, InternImage
 
 BASE_LR, BASE_WD = 1e-4, 0.05
 
@@ -157,3 +157,58 @@ def test_switch_must_be_bool(key):
         model = _Detector('t')
     with pytest.raises(ValueError, match=key):
         _per_param(model, layer_decay_rate=0.9, **{key: 'yes'})
+
+
+def official_dcnv4_lr_scale(name, num_ids, depths, rate, offset=1.0):
+    """The official DCNv4 detection constructor (OpenGVLab/DCNv4 detection/mmcv_custom):
+    the InternImage rule, and where that gives no offset factor, ``offset_lr_scale`` also
+    for names containing ``offset_mask`` but not ``offset_mask_dw``, and names ending in
+    ``offset``."""
+    scale = official_lr_scale(name, num_ids, depths, rate, offset=offset)
+    if 'sampling_offsets' in name or 'reference_points' in name:
+        return scale
+    dcnv4_offset = 'offset_mask' in name and 'offset_mask_dw' not in name
+    return scale * offset if dcnv4_offset or name.endswith('offset') else scale
+
+
+class _FlashDetector(nn.Module):
+    def __init__(self, arch: str):
+        super().__init__()
+        self.backbone = FlashInternImage(arch=arch)
+        self.neck_norm = nn.LayerNorm(8)
+
+
+def test_flash_groups_equal_the_official_dcnv4_rule():
+    """The Flash-B Mask R-CNN 3x recipe (layer decay 0.9, offset_lr_scale 0.01): DCNv4's
+    offset_mask projections get 0.01x on top of their layer's decay, offset_mask_dw not."""
+    depths = [4, 4, 21, 4]
+    with torch.device('meta'):
+        model = _FlashDetector('b')
+    per_param = _per_param(model, layer_decay_rate=0.9, offset_lr_scale=0.01)
+    named = dict(model.named_parameters())
+    assert per_param.keys() == named.keys()
+    assert any('offset_mask_dw' in name for name in named)
+    scaled = 0
+    for name, param in named.items():
+        lr, wd = per_param[name]
+        official = official_dcnv4_lr_scale(name, sum(depths) + 2, depths, 0.9, offset=0.01)
+        assert lr == pytest.approx(BASE_LR * official, rel=1e-12), name
+        assert wd == (0.0 if official_no_decay(name, param) else BASE_WD), name
+        scaled += 'offset_mask.' in name
+    assert scaled == 2 * sum(depths)  # weight and bias of every block's projection
+
+
+def test_layer_count_comes_from_the_backbone():
+    """The number of layers is the backbone's ``num_layers``; a backbone without it is
+    refused by name."""
+
+    class _NoCount(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(2))
+
+        def get_layer_depth(self, name, prefix=''):
+            return 0, 2
+
+    with pytest.raises(ValueError, match='num_layers'):
+        _per_param(_NoCount(), layer_decay_rate=0.9)

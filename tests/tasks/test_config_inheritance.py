@@ -45,10 +45,21 @@ VARIANTS = sorted(
 )
 
 
-def _own_values(path: Path) -> Dict[str, Any]:
-    """The top-level values the file itself assigns (its ``_base_`` not resolved)."""
-    namespace: Dict[str, Any] = {}
-    exec(compile(path.read_text(), str(path), 'exec'), namespace)
+def _own_values(path: Path, base: Optional[Config] = None) -> Dict[str, Any]:
+    """The top-level values the file itself assigns (its ``_base_`` not resolved). As
+    mmengine does, the ``_base_`` assignment is dropped and the name ``_base_`` reads the
+    base config, for files that start from a base value (``_base_.train_pipeline``)."""
+    tree = ast.parse(path.read_text())
+    tree.body = [
+        node
+        for node in tree.body
+        if not (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets)
+        )
+    ]
+    namespace: Dict[str, Any] = {'_base_': base}
+    exec(compile(tree, str(path), 'exec'), namespace)
     return {key: value for key, value in namespace.items() if not key.startswith('_')}
 
 
@@ -106,7 +117,8 @@ def test_variant_restates_nothing_of_its_base(path, read_config):
     base = _local_base(variant)
     read_config(path)  # the variant itself parses with its whole chain
     base_values = _plain(read_config(base.relative_to(ROOT)).to_dict())
-    found = restated(_own_values(variant), base_values)
+    own = _own_values(variant, read_config(base.relative_to(ROOT)))
+    found = restated(own, base_values)
     assert not found, f'{path} restates values its base {base.name} already gives: {found}'
 
 

@@ -306,6 +306,9 @@ def test_flash_recipe(stem, read_config):
     assert backbone.init_cfg.checkpoint == f'{FLASH_URL}flash_intern_image_{weights}.pth'
     assert cfg.optim_wrapper.optimizer.lr == lr
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == decay
+    # official DCNv4 paramwise_cfg offset_lr_scale (0.01 in the B 3x config, else 1.0)
+    offset_lr_scale = 0.01 if stem.endswith('flash-internimage-b_fpn_3x_coco') else 1.0
+    assert cfg.optim_wrapper.paramwise_cfg.get('offset_lr_scale', 1.0) == offset_lr_scale
     assert cfg.train_dataloader.batch_size == batch
 
 
@@ -321,6 +324,9 @@ def test_flash_classification_configs(arch, read_config):
     assert flash.model.backbone.pop('type') == 'FlashInternImage'
     assert base.model.backbone.pop('type') == 'InternImage'
     assert flash.model == base.model  # the InternImage recipe, only the backbone type differs
+    if arch == 'l':  # official DCNv4 yaml: LR_LAYER_DECAY 0.9, DCN_LR_MUL 0.1
+        assert flash.optim_wrapper.constructor == 'InternImageClsLayerDecayOptimizerConstructor'
+        assert flash.optim_wrapper.paramwise_cfg == dict(layer_decay_rate=0.9, dcn_lr_mult=0.1)
 
 
 @pytest.mark.parametrize('stem', sorted(SEGMENTATION_RECIPES))
@@ -409,22 +415,29 @@ def test_full_size_t_matches_published_params(path, scope, expected_millions, re
 
 
 # stem -> (official total batch, official lr, per-GPU batch, accumulated steps, epochs,
-# fine-tune layer decay or None). Official: classification/configs/*.yaml, lr given per
-# 512 images and scaled linearly (5e-4 -> 4e-3 at 4096; 2e-5 at 512).
+# warm-up epochs, image size). Official: classification/configs/without_lr_decay/*.yaml
+# (the published results), lr given per 512 images and scaled linearly (5e-4 -> 4e-3 at
+# 4096; 2e-5 at 512).
 CLASSIFICATION_RECIPES = {
-    'internimage-t_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
-    'internimage-s_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
-    'internimage-b_8xb128_in1k': (4096, 4e-3, 128, 1, 300, None),
-    'internimage-l_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 0.9),
-    'internimage-xl_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 0.9),
-    'internimage-h_8xb16-accum4_in1k-640px': (512, 2e-5, 16, 4, 20, 0.9),
-    'internimage-g_8xb16-accum4_in1k-512px': (512, 2e-5, 16, 4, 20, 0.9),
+    'internimage-t_8xb128_in1k': (4096, 4e-3, 128, 1, 300, 20, 224),
+    'internimage-s_8xb128_in1k': (4096, 4e-3, 128, 1, 300, 20, 224),
+    'internimage-b_8xb128_in1k': (4096, 4e-3, 128, 1, 300, 20, 224),
+    'internimage-l_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 2, 384),
+    'internimage-xl_8xb64_in1k-384px': (512, 2e-5, 64, 1, 20, 2, 384),
+    'internimage-h_8xb16-accum4_in1k-640px': (512, 2e-5, 16, 4, 20, 2, 640),
+    'internimage-g_8xb16-accum4_in1k-512px': (512, 2e-5, 16, 4, 20, 2, 512),
 }
+
+
+def _pipeline_sizes(pipeline) -> dict:
+    """transform type -> its size argument, for the transforms that resize or crop."""
+    keys = ('scale', 'crop_size')
+    return {t.type: next(t[k] for k in keys if k in t) for t in pipeline if set(keys) & set(t)}
 
 
 @pytest.mark.parametrize('stem', sorted(CLASSIFICATION_RECIPES))
 def test_classification_recipe(stem, read_config):
-    total, lr, per_gpu, accumulated, epochs, decay = CLASSIFICATION_RECIPES[stem]
+    total, lr, per_gpu, accumulated, epochs, warmup_epochs, size = CLASSIFICATION_RECIPES[stem]
     cfg = read_config(f'configs/classification/{stem}.py')
     wrapper = cfg.optim_wrapper
     assert wrapper.optimizer.type == 'AdamW' and wrapper.optimizer.weight_decay == 0.05
@@ -434,12 +447,11 @@ def test_classification_recipe(stem, read_config):
     assert wrapper.get('accumulative_counts', 1) == accumulated
     assert cfg.train_cfg.max_epochs == epochs
     warmup, cosine = cfg.param_scheduler
-    warmup_epochs = 20 if decay is None else 2  # official WARMUP_EPOCHS
     assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR', 1e-3, warmup_epochs)
     assert cosine.type == 'CosineAnnealingLR' and cosine.begin == warmup_epochs
-    if decay is None:  # official: warm-up from 5e-7, down to 5e-6 (per 512; lr 5e-4)
+    if epochs == 300:  # official: warm-up from 5e-7, down to 5e-6 (per 512; lr 5e-4)
         assert cosine.eta_min_ratio == pytest.approx(5e-6 / 5e-4) and 'eta_min' not in cosine
-    else:  # official: down to 0
+    else:  # fine-tunes, official WARMUP_LR / MIN_LR 0
         assert cosine.eta_min == 0.0
     if cfg.auto_scale_lr.get('enable', False):
         # mmengine: lr * (GPUs x per-GPU batch) / base; the official total gives the lr
@@ -447,14 +459,78 @@ def test_classification_recipe(stem, read_config):
     else:
         # accumulation is invisible to auto_scale_lr: the name's 8 GPUs give the total
         assert 8 * per_gpu * accumulated == total
-    if decay is None:
-        assert 'constructor' not in wrapper
-        assert wrapper.paramwise_cfg == dict(
-            norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0
-        )
-    else:
-        assert wrapper.constructor == 'InternImageClsLayerDecayOptimizerConstructor'
-        assert wrapper.paramwise_cfg == dict(layer_decay_rate=decay, dcn_lr_mult=0.1)
+    # without_lr_decay: one lr for all parameters (no LR_LAYER_DECAY, so DCN_LR_MUL unused)
+    assert 'constructor' not in wrapper
+    assert wrapper.paramwise_cfg == dict(
+        norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0
+    )
+    # official EMA: decay 0.9999 after each optimizer step
+    assert cfg.custom_hooks == [
+        dict(type='OptimizerStepEMAHook', momentum=1e-4, priority='ABOVE_NORMAL')
+    ]
+    train = _pipeline_sizes(cfg.train_dataloader.dataset.pipeline)
+    test = _pipeline_sizes(cfg.test_dataloader.dataset.pipeline)
+    assert train == {'RandomResizedCrop': size}
+    assert test == {'ResizeEdge': size, 'CenterCrop': size}  # crop ratio 1.0, as official
+    assert _pipeline_sizes(cfg.val_dataloader.dataset.pipeline) == test
+
+
+def _official_flat_rule(name: str, param: torch.nn.Parameter) -> tuple:
+    """The official trainer without LR_LAYER_DECAY (classification/optimizer.py): every
+    parameter at the base lr; no weight decay for 1-D parameters and names ending in
+    ``.bias`` (the model has no ``no_weight_decay`` lists)."""
+    no_decay = len(param.shape) == 1 or name.endswith('.bias')
+    return 1.0, 0.0 if no_decay else 1.0
+
+
+@pytest.mark.parametrize(
+    'stem',
+    [
+        'internimage-l_8xb64_in1k-384px',
+        'internimage-h_8xb16-accum4_in1k-640px',
+        'internimage-h_fsdp-cp_in1k-640px',
+    ],
+)
+def test_fine_tune_parameter_groups_equal_the_official_flat_rule(stem, read_config):
+    """The full-size fine-tune model on the meta device: per-parameter lr and weight decay
+    from the config's optim_wrapper equal the official rule re-derived above. The FSDP
+    variant's rule goes by module type and name only, so the unsharded model shows what
+    the shards get (G's FSDP variant has the same rule)."""
+    if 'fsdp' in stem:
+        g_fsdp = read_config('configs/classification/internimage-g_fsdp-cp_in1k-512px.py')
+        fsdp = read_config(f'configs/classification/{stem}.py')
+        assert g_fsdp.optim_wrapper == fsdp.optim_wrapper and g_fsdp.strategy == fsdp.strategy
+    from mmengine.optim import build_optim_wrapper
+
+    cfg = read_config(f'configs/classification/{stem}.py')
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmpretrain')
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_lr, base_wd = cfg.optim_wrapper.optimizer.lr, cfg.optim_wrapper.optimizer.weight_decay
+    seen = {}
+    for group in wrapper.optimizer.param_groups:
+        for param in group['params']:
+            seen[id(param)] = (group['lr'] / base_lr, group['weight_decay'] / base_wd)
+    named = dict(model.named_parameters())
+    assert len(seen) == len(named)
+    for name, param in named.items():
+        assert seen[id(param)] == pytest.approx(_official_flat_rule(name, param)), name
+
+
+def test_layer_decay_variant_is_the_official_top_level_rule(read_config):
+    """The official top-level internimage_l_22kto1k_384.yaml: LR_LAYER_DECAY 0.9, DCN_LR_MUL
+    0.1 (its groups: tests/models/test_cls_layer_decay.py); all else as the shipped L."""
+    variant = read_config('configs/classification/internimage-l_layer-decay_8xb64_in1k-384px.py')
+    shipped = read_config('configs/classification/internimage-l_8xb64_in1k-384px.py')
+    assert (
+        variant.optim_wrapper.pop('constructor') == 'InternImageClsLayerDecayOptimizerConstructor'
+    )
+    assert variant.optim_wrapper.pop('paramwise_cfg') == dict(layer_decay_rate=0.9, dcn_lr_mult=0.1)
+    shipped.optim_wrapper.pop('paramwise_cfg')
+    assert variant.optim_wrapper == shipped.optim_wrapper
+    assert variant.model == shipped.model and variant.param_scheduler == shipped.param_scheduler
 
 
 def test_readme_lists_every_config_with_its_official_counterpart():

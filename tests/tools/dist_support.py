@@ -52,6 +52,7 @@ class DumpRankStateHook(Hook):
 
     def __init__(self) -> None:
         self.losses = []
+        self.grad_norms = []
         self.initial = {}
 
     def before_train(self, runner) -> None:
@@ -59,6 +60,8 @@ class DumpRankStateHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.losses.append(float(outputs['loss']))
+        if 'train/grad_norm' in runner.message_hub.log_scalars:  # logged when clipping
+            self.grad_norms.append(runner.message_hub.get_scalar('train/grad_norm').current())
 
     def after_train(self, runner) -> None:
         params = {name: value.detach().clone() for name, value in _params(runner).items()}
@@ -71,6 +74,7 @@ class DumpRankStateHook(Hook):
                 params=params,
                 initial=self.initial,
                 losses=self.losses,
+                grad_norms=self.grad_norms,
                 iter=runner.iter,
                 memory=memory,
             ),

@@ -151,14 +151,14 @@ runner_type = 'FlexibleRunner'
 strategy = {strategy!r}
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=0.5),
-    paramwise_cfg={paramwise!r})
+    paramwise_cfg={paramwise!r}, clip_grad={clip!r})
 """
 
 
 def _h_fsdp_recipe() -> Config:
     cfg = Config.fromfile(str(ROOT / H_FSDP_CONFIG))
     assert cfg.model.backbone.with_cp is True
-    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'FSDPStrategy'
+    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'InternImageFSDPStrategy'
     check_fsdp_optimizer(cfg)  # the shipped recipe passes the guard
     return cfg
 
@@ -169,9 +169,10 @@ def strategy_runs(tmp_path_factory):
     data = make_cls_data(base / 'data')
     recipe = _h_fsdp_recipe()
     paramwise = recipe.optim_wrapper.paramwise_cfg.to_dict()
+    clip = recipe.optim_wrapper.clip_grad.to_dict()
     strategies = {
         'DDPStrategy': dict(type='DDPStrategy'),
-        'FSDPStrategy': recipe.strategy.to_dict(),
+        'FSDP': recipe.strategy.to_dict(),
     }
     dumps = {}
     for strategy, settings in strategies.items():
@@ -183,7 +184,7 @@ def strategy_runs(tmp_path_factory):
             random_flip=False,
             # The recipe recomputes each block in backward (activation checkpointing).
             with_cp=recipe.model.backbone.with_cp,
-            extra=FLEXIBLE.format(strategy=settings, paramwise=paramwise),
+            extra=FLEXIBLE.format(strategy=settings, paramwise=paramwise, clip=clip),
         )
         work_dir = base / strategy
         dist_tool('dist_train.sh', str(config), '2', '--work-dir', str(work_dir))
@@ -195,7 +196,7 @@ def strategy_runs(tmp_path_factory):
 def test_fsdp_shards_and_trains_like_ddp(strategy_runs):
     """FSDP (gloo, CPU) follows DDP step for step, and each rank holds about half of the
     parameters and optimizer state."""
-    ddp, fsdp = strategy_runs['DDPStrategy'], strategy_runs['FSDPStrategy']
+    ddp, fsdp = strategy_runs['DDPStrategy'], strategy_runs['FSDP']
     for rank in (0, 1):
         for step, (reference, sharded) in enumerate(zip(ddp[rank]['losses'], fsdp[rank]['losses'])):
             assert abs(reference - sharded) <= LOSS_TOL, (rank, step)
@@ -217,6 +218,16 @@ def test_fsdp_shards_and_trains_like_ddp(strategy_runs):
         'FSDP',
         [dump['memory']['max_rss_bytes'] for dump in fsdp],
     )
+
+
+@pytest.mark.slow
+def test_fsdp_clips_by_the_global_gradient_norm(strategy_runs):
+    """The norm the recipe clips by is the whole gradient's, as DDP's full gradients give
+    it, on both ranks (each rank's own shards would give about 1/sqrt(2) of it)."""
+    ddp, fsdp = strategy_runs['DDPStrategy'], strategy_runs['FSDP']
+    for rank in (0, 1):
+        assert len(fsdp[rank]['grad_norms']) == ITERS
+        assert fsdp[rank]['grad_norms'] == pytest.approx(ddp[rank]['grad_norms'], rel=1e-4)
 
 
 def _loader_options(root: str, batch_size: int = 1) -> list:
@@ -284,6 +295,7 @@ def test_quickstart_task_trains_and_tests_on_two_processes(config, options, metr
     assert metric in output
 
 
+@pytest.mark.parametrize('strategy', ['FSDPStrategy', 'InternImageFSDPStrategy'])
 @pytest.mark.parametrize(
     'optim_wrapper',
     [
@@ -291,11 +303,11 @@ def test_quickstart_task_trains_and_tests_on_two_processes(config, options, metr
         dict(paramwise_cfg=dict(flat_decay_mult=0.0)),
     ],
 )
-def test_fsdp_refuses_shape_based_weight_decay(optim_wrapper):
+def test_fsdp_refuses_shape_based_weight_decay(optim_wrapper, strategy):
     cfg = Config(
         dict(
             runner_type='FlexibleRunner',
-            strategy=dict(type='FSDPStrategy'),
+            strategy=dict(type=strategy),
             optim_wrapper=optim_wrapper,
         )
     )

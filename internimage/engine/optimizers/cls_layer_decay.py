@@ -50,6 +50,8 @@ def classification_lr_ratios(depths: List[int], rate: float) -> Dict[str, float]
     return ratios
 
 
+# Not mmpretrain's LearningRateDecayOptimWrapperConstructor: the official classification
+# trainer numbers blocks from the top down by name prefix, not by get_layer_depth ids.
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class InternImageClsLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Optimizer-wrapper constructor with the official classification fine-tune lr rule.

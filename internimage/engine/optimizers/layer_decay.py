@@ -29,6 +29,9 @@ _PARAMWISE_KEYS = (
 # Deformable-attention parameters (DINO, Deformable DETR): no weight decay, and the lr rules
 # ``offset_lr_scale`` / ``dino_head``. InternImage's own DCNv3 ``offset`` is not among them.
 _OFFSET_PARAM_MARKERS = ('sampling_offsets', 'reference_points')
+# DCNv4's joint offset/mask projection, which the official DCNv4 constructor also scales by
+# ``offset_lr_scale``; its depth-wise conv ``offset_mask_dw`` keeps the layer's lr.
+_DCNV4_OFFSET_MARKER, _DCNV4_OFFSET_DW_MARKER = 'offset_mask', 'offset_mask_dw'
 # Query / level embeddings the official constructors put at layer id 0 (the stem's lr).
 # ``level_embeds`` is the official DINO's name; mmdet 3.x's DINO calls the same tensor
 # ``level_embed``. The ``decode_head.*`` ones are Mask2Former's, unchanged in mmseg 1.x.
@@ -60,6 +63,10 @@ def _is_embedding_at_layer_0(name: str) -> bool:
 
 def _is_offset_param(name: str) -> bool:
     return any(marker in name for marker in _OFFSET_PARAM_MARKERS)
+
+
+def _is_dcnv4_offset_param(name: str) -> bool:
+    return _DCNV4_OFFSET_MARKER in name and _DCNV4_OFFSET_DW_MARKER not in name
 
 
 def find_backbone(module: nn.Module, constructor: str) -> Tuple[nn.Module, str]:
@@ -126,6 +133,9 @@ def _check_against_backbone(cfg: dict, backbone: nn.Module, num_layers: int) -> 
         )
 
 
+# Not mmpretrain's LearningRateDecayOptimWrapperConstructor (same rate ** (max_id - id - 1)):
+# its no-decay rule is mmengine's by module type, not the official one by name, and it has
+# no offset_lr_scale / dino_head / backbone_small_lr.
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Optimizer-wrapper constructor with layer-wise lr decay for InternImage models.
@@ -148,7 +158,8 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
       the official constructor; they must equal the backbone's (``sum(depths)`` and
       its blocks per stage), else a ValueError names them.
     - ``offset_lr_scale`` (float): lr factor of ``sampling_offsets`` / ``reference_points``
-      parameters (deformable-attention heads). Defaults to 1.0.
+      parameters (deformable-attention heads) and, as the official DCNv4 constructor, of
+      DCNv4's ``offset_mask`` projection (not ``offset_mask_dw``). Defaults to 1.0.
     - ``dino_head`` (bool): those parameters at the top id get 0.1x instead of
       ``offset_lr_scale``. Defaults to False.
     - ``backbone_small_lr`` (bool): every group whose decayed scale is below 1 gets a
@@ -178,9 +189,12 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         backbone_small_lr = _flag(cfg, 'backbone_small_lr')
         dino_head = _flag(cfg, 'dino_head')
 
-        # Any parameter name gives the number of ids; ask with the first one.
-        first_name = next((name for name, _ in module.named_parameters()), '')
-        num_layers = layer_depth(first_name)[1] - 2
+        num_layers = getattr(backbone, 'num_layers', None)
+        if not isinstance(num_layers, int):
+            raise ValueError(
+                f'layer decay needs the backbone to give num_layers (InternImage does); '
+                f'{type(backbone).__name__} has {num_layers!r}'
+            )
         top_id = num_layers + 1
         _check_against_backbone(cfg, backbone, num_layers)
 
@@ -192,18 +206,17 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             no_decay = is_no_decay_param(name, param)
             group_name = f'layer_{layer_id}_{"no_decay" if no_decay else "decay"}'
             scale = decay_rate ** (top_id - layer_id)
-            # As the official constructor: a head's offset parameters get 0.1x with
-            # ``dino_head``, else ``offset_lr_scale``; ``backbone_small_lr`` gives every
-            # decayed (scale < 1) group a further 0.1x.
+            # As the official constructors: a head's offset parameters get 0.1x with
+            # ``dino_head``, else ``offset_lr_scale`` (as DCNv4's offset_mask);
+            # ``backbone_small_lr`` gives every decayed (scale < 1) group a further 0.1x.
             if scale < 1 and backbone_small_lr:
                 scale *= 0.1
-            if _is_offset_param(name):
-                if dino_head and layer_id == top_id:
-                    group_name += '_0.1x'
-                    scale *= 0.1
-                else:
-                    group_name += '_offset_lr_scale'
-                    scale *= offset_lr_scale
+            if _is_offset_param(name) and dino_head and layer_id == top_id:
+                group_name += '_0.1x'
+                scale *= 0.1
+            elif _is_offset_param(name) or _is_dcnv4_offset_param(name):
+                group_name += '_offset_lr_scale'
+                scale *= offset_lr_scale
             add_to_group(
                 groups,
                 group_name,
