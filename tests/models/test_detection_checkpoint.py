@@ -20,7 +20,8 @@ from tests.models.official_detection_keys import (
     official_dino_head_shapes,
     official_mask_rcnn_shapes,
 )
-from tests.models.official_keys import official_backbone_shapes
+from tests.models.official_keys import official_backbone_shapes, random_state_dict
+from tests.tool_runs import run_tool
 
 DET = Path(__file__).resolve().parents[2] / 'configs' / 'detection'
 
@@ -156,3 +157,29 @@ def test_cb_backbone_state_dict_is_the_official_layout():
         ours = CBInternImage(arch).state_dict()
     official = official_cb_backbone_shapes(dict(arch, layer_scale=False))
     assert {'backbone.' + k: tuple(v.shape) for k, v in ours.items()} == dict(official)
+
+
+def test_convert_tool_on_an_official_cb_dino_file(tmp_path):
+    """tools/convert_checkpoint.py: a tiny official-layout CB-DINO file (mmdet 2.x keys,
+    one-element neck list) -> a file that loads strictly into the quick-start CB-DINO."""
+    cfg = read_config(DET.parent / 'quickstart' / 'cb-dino_internimage-h-tiny_quickstart.py')
+    arch = dict(cfg.arch, layer_scale=False)
+    official = official_cb_backbone_shapes(arch)
+    official.update(official_channel_mapper_shapes('neck.0.', [64, 128, 256]))
+    official.update(
+        official_dino_head_shapes(3, ffn=256, enc_layers=2, dec_layers=2, num_queries=100)
+    )
+    weights = random_state_dict(official)
+    src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
+    torch.save({'state_dict': weights, 'meta': {}}, src)
+    run_tool('tools/convert_checkpoint.py', str(src), str(dst))
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(converted, strict=True)
+    torch.testing.assert_close(
+        model.level_embed.detach(), weights['bbox_head.transformer.level_embeds']
+    )
+    torch.testing.assert_close(
+        model.neck.convs[0].conv.weight.detach(), weights['neck.0.convs.0.conv.weight']
+    )
