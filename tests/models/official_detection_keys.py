@@ -148,3 +148,28 @@ def official_mask_rcnn_shapes(
     shapes['roi_head.mask_head.conv_logits.weight'] = (num_classes, fpn, 1, 1)
     shapes['roi_head.mask_head.conv_logits.bias'] = (num_classes,)
     return shapes
+
+
+def official_cascade_mask_rcnn_shapes(
+    backbone_arch: dict, num_classes: int = 80, fpn: int = 256
+) -> 'OrderedDict[str, Shape]':
+    """mmdet 2.x Cascade Mask R-CNN of the official L/XL configs: per stage
+    ``roi_head.bbox_head.{s}`` a ConvFCBBoxHead (4 shared convs with SyncBN, norm name
+    ``bn``, no conv bias; 1 shared fc; class-specific regression) and
+    ``roi_head.mask_head.{s}`` an FCNMaskHead."""
+    base = official_mask_rcnn_shapes(backbone_arch, num_classes, fpn)
+    shapes = OrderedDict((k, v) for k, v in base.items() if not k.startswith('roi_head.'))
+    for s in range(3):
+        head = f'roi_head.bbox_head.{s}'
+        for k in range(4):
+            shapes[f'{head}.shared_convs.{k}.conv.weight'] = (fpn, fpn, 3, 3)
+            for name in ('weight', 'bias', 'running_mean', 'running_var'):
+                shapes[f'{head}.shared_convs.{k}.bn.{name}'] = (fpn,)
+            shapes[f'{head}.shared_convs.{k}.bn.num_batches_tracked'] = ()
+        shapes.update(_linear(f'{head}.shared_fcs.0', fpn * 7 * 7, 1024))
+        shapes.update(_linear(f'{head}.fc_cls', 1024, num_classes + 1))
+        shapes.update(_linear(f'{head}.fc_reg', 1024, num_classes * 4))
+        for key, shape in base.items():
+            if key.startswith('roi_head.mask_head.'):
+                shapes[key.replace('roi_head.mask_head.', f'roi_head.mask_head.{s}.')] = shape
+    return shapes

@@ -15,6 +15,7 @@ import internimage  # noqa: F401  (registers the models)
 from internimage.checkpoint.detection import convert_detection_checkpoint
 from tests.models.official_detection_keys import (
     _prefixed,
+    official_cascade_mask_rcnn_shapes,
     official_cb_backbone_shapes,
     official_channel_mapper_shapes,
     official_dino_head_shapes,
@@ -107,7 +108,7 @@ def _dino_shapes(arch, num_classes, cb=False, efficient_split=0):
     ],
 )
 def test_official_dino_checkpoint_loads_exactly(config, arch, num_classes, cb, split):
-    model = _build_on_meta(read_config(f'{DET}/{config}'))
+    model = _build_on_meta(read_config(DET / config))
     official = _meta_state(_dino_shapes(arch, num_classes, cb, split))
     _assert_exact_load(model, convert_detection_checkpoint(official))
 
@@ -115,8 +116,18 @@ def test_official_dino_checkpoint_loads_exactly(config, arch, num_classes, cb, s
 def test_official_mask_rcnn_checkpoint_loads_exactly():
     """mmdet 2.x -> 3.x Mask R-CNN: the same module names (RPN rpn_conv / rpn_cls,
     Shared2FC fc_cls / fc_reg, FCN mask head), so the keys pass unchanged."""
-    model = _build_on_meta(read_config(f'{DET}/mask-rcnn_internimage-t_fpn_1x_coco.py'))
+    model = _build_on_meta(read_config(DET / 'mask-rcnn_internimage-t_fpn_1x_coco.py'))
     official = _meta_state(official_mask_rcnn_shapes(OFFICIAL_ARCH['t']))
+    converted = convert_detection_checkpoint(official)
+    assert list(converted) == list(official)
+    _assert_exact_load(model, converted)
+
+
+def test_official_cascade_checkpoint_loads_exactly():
+    """mmdet 2.x -> 3.x Cascade Mask R-CNN: per-stage roi_head.bbox_head.{s} /
+    mask_head.{s}, ConvModule norms named bn: the same names in mmdet 3.3."""
+    model = _build_on_meta(read_config(DET / 'cascade-mask-rcnn_internimage-l_fpn_1x_coco.py'))
+    official = _meta_state(official_cascade_mask_rcnn_shapes(OFFICIAL_ARCH['l']))
     converted = convert_detection_checkpoint(official)
     assert list(converted) == list(official)
     _assert_exact_load(model, converted)
