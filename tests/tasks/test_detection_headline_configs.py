@@ -48,6 +48,7 @@ def test_large_dino_recipe(path, arch, neck, layers, read_config):
     model = cfg.model
     assert model.num_queries == 900 and model.dn_cfg.group_cfg.num_dn_queries == 1000
     assert model.test_cfg.max_per_img == 300
+    assert model.encoder.num_cp == 6  # activation checkpointing of the encoder layers
     backbone = model.backbone
     assert (backbone.arch, backbone.drop_path_rate, backbone.with_cp) == (arch, 0.5, True)
     assert backbone.layer_scale is None and backbone.init_cfg is None
@@ -120,3 +121,15 @@ def test_crowdhuman_recipe(read_config):
     assert cfg.train_cfg.max_epochs == 36 and cfg.param_scheduler[1].milestones == [27, 33]
     crop = cfg.train_dataloader.dataset.pipeline[3].transforms[1]
     assert crop[1].allow_negative_crop is True and crop[0].scales[0] == (1333, 400)
+
+
+def test_dino_g_fsdp_variant(read_config):
+    """The FSDP variant passes the FSDP optimizer guard and keeps the official offset lr."""
+    from internimage.apis import check_fsdp_optimizer
+
+    cfg = read_config(f'{DET}/dino-4scale_internimage-g_fsdp_o365-pre_20k_coco.py')
+    check_fsdp_optimizer(cfg)
+    assert cfg.strategy.type == 'FSDPStrategy' and cfg.runner_type == 'FlexibleRunner'
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert keys == {'sampling_offsets': dict(lr_mult=1e-3, decay_mult=0.0)}
+    assert cfg.model.backbone.with_cp and cfg.model.encoder.num_cp == 6
