@@ -7,7 +7,7 @@
 # Starting weights: convert the official file once, then train (or pass --cfg-options
 # load_from=...):
 #   python tools/convert_checkpoint.py \
-#     https://huggingface.co/OpenGVLab/InternImage/resolve/main/dino_4scale_cbinternimage_h_objects365_80classes.pth \
+#     https://huggingface.co/OpenGVLab/InternImage/resolve/main/dino_4scale_cbinternimage_h_objects365_80classes.pth \  # noqa: E501
 #     checkpoints/dino_4scale_cbinternimage_h_objects365_80classes_mmdet3.pth
 # Target (official): box AP 65.0 (64.5 single-scale), 2.18B parameters.
 _base_ = './dino-4scale_internimage-h_o365-pre_20k_coco.py'

@@ -1,17 +1,17 @@
 # Quick start: DINO (4 scales) + a tiny InternImage with the H-style block options
 # (res-post-norm, extra stage-3 post-norms, 5x5 depthwise kernel, centre feature scale) on
-# the synthetic shapes data (python tools/make_quickstart_data.py). A shrunken transformer
-# (2 encoder / 2 decoder layers, 256-wide FFNs, 100 queries) so that a CPU runs it in
-# seconds; the width stays 256, which mmdet's DINO decoder assumes (its 128-feature sine
-# embedding of the reference points).
-_base_ = 'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py'
+# the synthetic shapes data (python tools/make_quickstart_data.py; its masks load unused).
+# A shrunken transformer (2 encoder / 2 decoder layers, 256-wide FFNs, 100 queries) runs
+# in seconds on a CPU; the width stays 256, which mmdet's DINO decoder assumes (its
+# 128-feature sine embedding of the reference points).
+_base_ = [
+    'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
+    '../_base_/datasets/quickstart_coco.py',
+]
 
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
-data_root = 'data/quickstart/coco/'
-image_scale = (128, 128)  # the generator's default image size
-classes = ('circle', 'square', 'triangle')
-num_classes = len(classes)
+num_classes = 3  # the quick-start data's circle, square, triangle
 # Stage channels 32, 64, 128, 256; 16 channels per DCNv3 group; H's block options.
 arch = dict(
     channels=32,
@@ -43,47 +43,10 @@ model = dict(
     test_cfg=dict(max_per_img=50),
 )
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
-    ),
-]
-metainfo = dict(classes=classes)
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        pipeline=train_pipeline,
-    ),
-)
-val_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        pipeline=test_pipeline,
-    ),
-)
+train_dataloader = {{_base_.quickstart_train_dataloader}}
+val_dataloader = {{_base_.quickstart_val_dataloader}}
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+val_evaluator = {{_base_.quickstart_evaluator}}
 test_evaluator = val_evaluator
 
 max_epochs = 20
