@@ -17,7 +17,7 @@ official checkpoint (``cb_modules.{0,1}.*``, ``cb_modules.1.gamma{i}``,
 ``cb_linears.{i}.{j}.*``).
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -106,12 +106,18 @@ class CBInternImage(BaseModule):
         self.num_features = list(widths)
 
     @staticmethod
-    def _run_stages(branch: InternImage, x: Tensor, gates=None, side_inputs=None) -> List[Tensor]:
-        """Channels-last stage outputs of a branch from its stem output ``x``."""
+    def _run_stages(
+        branch: InternImage,
+        x: Tensor,
+        gates: Optional[Sequence[Tensor]] = None,
+        side_input: Optional[Callable[[int, Tuple[int, int]], Tensor]] = None,
+    ) -> List[Tensor]:
+        """Channels-last stage outputs of a branch from its stem output ``x``; with
+        ``side_input``, stage ``i`` first adds ``gates[i] * side_input(i, (H_i, W_i))``."""
         outputs = []
         for i, level in enumerate(branch.levels):
-            if side_inputs is not None:
-                x = x + gates[i] * side_inputs(i, x.shape[1:3])
+            if side_input is not None:
+                x = x + gates[i] * side_input(i, tuple(x.shape[1:3]))
             out, x = level(x)
             outputs.append(out)
         return outputs
