@@ -1,6 +1,10 @@
-"""Convert an official InternImage classification checkpoint for mmpretrain.
+"""Convert an official InternImage classification or detection checkpoint for OpenMMLab 2.0.
 
     python tools/convert_checkpoint.py SRC DST [--trust-checkpoint]
+
+A detection file (mmdet 2.x: Mask R-CNN, Cascade, the official DINO / CB-DINO heads) is
+recognised by its keys and converted for the mmdet 3.x configs of configs/detection
+(``internimage.checkpoint.detection``); anything else is taken for a classification file.
 
 SRC is a released classification file (``{'model': state_dict}``, e.g.
 internimage_t_1k_224.pth); DST loads into the ``ImageClassifier`` of
@@ -23,7 +27,14 @@ import torch
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage.checkpoint import convert_classification_checkpoint, load_checkpoint_file
+from internimage.checkpoint import (
+    convert_classification_checkpoint,
+    extract_state_dict,
+    load_checkpoint_file,
+)
+from internimage.checkpoint.detection import convert_detection_checkpoint
+
+_DETECTION_PREFIXES = ('rpn_head.', 'roi_head.', 'bbox_head.')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,9 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    state_dict = convert_classification_checkpoint(
-        load_checkpoint_file(args.src, trust=args.trust_checkpoint)
-    )
+    checkpoint = load_checkpoint_file(args.src, trust=args.trust_checkpoint)
+    if any(k.startswith(_DETECTION_PREFIXES) for k in extract_state_dict(checkpoint)):
+        state_dict = convert_detection_checkpoint(extract_state_dict(checkpoint))
+    else:
+        state_dict = convert_classification_checkpoint(checkpoint)
     out_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(out_dir, exist_ok=True)
     # Only tensors and strings: the result loads with torch.load(weights_only=True).

@@ -6,36 +6,12 @@
 # The lr follows the total batch (auto_scale_lr on, base 64): 32 GPUs x 2 give the
 # official 2e-4, 8 GPUs x 2 give 5e-5.
 # Target (official): box AP 56.1, mask AP 48.5.
-_base_ = './cascade-mask-rcnn_internimage-l_fpn_1x_coco.py'
-
-train_scales = [(1333, short) for short in range(480, 801, 32)]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomChoice',
-        transforms=[
-            [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
-            [
-                dict(
-                    type='RandomChoiceResize',
-                    scales=[(1333, 400), (1333, 500), (1333, 600)],
-                    keep_ratio=True,
-                ),
-                dict(
-                    type='RandomCrop',
-                    crop_type='absolute_range',
-                    crop_size=(384, 600),
-                    allow_negative_crop=True,
-                ),
-                dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
-            ],
-        ],
-    ),
-    dict(type='PackDetInputs'),
+_base_ = [
+    './cascade-mask-rcnn_internimage-l_fpn_1x_coco.py',
+    '../_base_/datasets/detr_multiscale_pipelines.py',
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+train_dataloader = dict(dataset=dict(pipeline={{_base_.detr_multiscale_instance_pipeline}}))
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)

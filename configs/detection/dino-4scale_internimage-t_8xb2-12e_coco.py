@@ -6,7 +6,10 @@
 # training (negative crops not allowed), images padded to a multiple of 32; at most 100
 # detections per image. mmdet 3.x's DINO is the official model under 3.x names.
 # Target (official): box AP 53.9.
-_base_ = 'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py'
+_base_ = [
+    'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py',
+    '../_base_/datasets/detr_multiscale_pipelines.py',
+]
 
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
@@ -27,36 +30,12 @@ model = dict(
     test_cfg=dict(max_per_img=100),
 )
 
-train_scales = [(1333, short) for short in range(480, 801, 32)]
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomChoice',
-        transforms=[
-            [dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True)],
-            [
-                dict(
-                    type='RandomChoiceResize',
-                    scales=[(4200, 400), (4200, 500), (4200, 600)],
-                    keep_ratio=True,
-                ),
-                dict(
-                    type='RandomCrop',
-                    crop_type='absolute_range',
-                    crop_size=(384, 600),
-                    allow_negative_crop=False,
-                ),
-                dict(type='RandomChoiceResize', scales=train_scales, keep_ratio=True),
-            ],
-        ],
-    ),
-    dict(type='PackDetInputs'),
-]
 # The official (mmdet 2.x) COCO training set drops images without boxes.
 train_dataloader = dict(
-    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=train_pipeline)
+    dataset=dict(
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline={{_base_.detr_multiscale_dino_pipeline}},
+    )
 )
 
 optim_wrapper = dict(

@@ -1,14 +1,14 @@
 # Quick start: Mask R-CNN + a tiny InternImage on the synthetic shapes data
 # (python tools/make_quickstart_data.py), trained from scratch on a CPU in a
 # few minutes, then evaluated with the COCO bbox and segm metrics.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    '../_base_/datasets/quickstart_coco.py',
+]
 
 custom_imports = dict(imports=['internimage'], allow_failed_imports=False)
 
-data_root = 'data/quickstart/coco/'
-image_scale = (128, 128)  # the generator's default image size
-classes = ('circle', 'square', 'triangle')
-num_classes = len(classes)
+num_classes = 3  # the quick-start data's circle, square, triangle
 # Stage channels 32, 64, 128, 256; 16 channels per DCNv3 group everywhere.
 arch = dict(channels=32, depths=[1, 1, 2, 1], groups=[2, 4, 8, 16])
 fpn_channels = 64
@@ -43,48 +43,10 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(max_per_img=50)),
 )
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
-    ),
-]
-metainfo = dict(classes=classes)
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train_pipeline,
-    ),
-)
-val_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        pipeline=test_pipeline,
-    ),
-)
+train_dataloader = {{_base_.quickstart_train_dataloader}}
+val_dataloader = {{_base_.quickstart_val_dataloader}}
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+val_evaluator = {{_base_.quickstart_evaluator}}
 test_evaluator = val_evaluator
 
 max_epochs = 20

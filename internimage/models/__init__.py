@@ -1,3 +1,4 @@
+from .cbnet import CBDINO, CBChannelMapper, CBDINOHead, CBInternImage
 from .heads import AttentionPooling, InternImageAttnPoolClsHead, InternImageClsHead
 from .internimage import FlashInternImage, InternImage, layer_id_of_param
 from .model_index import register_model_index
@@ -10,4 +11,8 @@ __all__ = [
     'InternImageAttnPoolClsHead',
     'AttentionPooling',
     'register_model_index',
+    'CBInternImage',
+    'CBChannelMapper',
+    'CBDINOHead',
+    'CBDINO',
 ]

@@ -122,7 +122,11 @@ FLASH_RECIPES = {
 
 def _shallow_arch(arch, backbone_type: str = 'InternImage') -> dict:
     """The config's arch with one block per stage (widths unchanged)."""
-    table = {'InternImage': InternImage, 'FlashInternImage': FlashInternImage}[backbone_type]
+    table = {
+        'InternImage': InternImage,
+        'FlashInternImage': FlashInternImage,
+        'CBInternImage': InternImage,  # both branches are InternImages
+    }[backbone_type]
     settings = copy.deepcopy(table.arch_settings[arch] if isinstance(arch, str) else arch)
     settings['depths'] = [1, 1, 1, 1]
     if settings.get('level2_post_norm_block_ids'):
@@ -173,7 +177,7 @@ def test_config_parses_with_common_contract(path, read_config):
     cfg = read_config(path)
     assert cfg.custom_imports == dict(imports=['internimage'], allow_failed_imports=False)
     assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
-    assert cfg.model.backbone.type in ('InternImage', 'FlashInternImage')
+    assert cfg.model.backbone.type in ('InternImage', 'FlashInternImage', 'CBInternImage')
     # Dumps to a config that parses again (no unserialisable values).
     assert Config.fromstring(cfg.pretty_text, '.py').model == cfg.model
 
