@@ -14,6 +14,7 @@ names the component its sibling keys configure.
 """
 
 import ast
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -25,15 +26,20 @@ CONFIG_DIRS = ('classification', 'detection', 'segmentation', 'quickstart')
 
 
 def _local_base(path: Path) -> Optional[Path]:
-    """The config's ``_base_`` if it is a file of this repository, else None."""
+    """The recipe config of this repository the config inherits (the first in a list of
+    bases), else None."""
     tree = ast.parse(path.read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets
         ):
-            base = ast.literal_eval(node.value)
-            if isinstance(base, str) and '::' not in base:
-                return (path.parent / base).resolve()
+            bases = ast.literal_eval(node.value)
+            # A recipe config of this repository; shared pieces (configs/_base_/) and
+            # upstream bases (``mmdet::``) do not make a file a variant.
+            for base in [bases] if isinstance(bases, str) else bases:
+                resolved = (path.parent / base).resolve()
+                if '::' not in base and resolved.parent.name in CONFIG_DIRS:
+                    return resolved
     return None
 
 
@@ -49,7 +55,9 @@ def _own_values(path: Path, base: Optional[Config] = None) -> Dict[str, Any]:
     """The top-level values the file itself assigns (its ``_base_`` not resolved). As
     mmengine does, the ``_base_`` assignment is dropped and the name ``_base_`` reads the
     base config, for files that start from a base value (``_base_.train_pipeline``)."""
-    tree = ast.parse(path.read_text())
+    # ``{{_base_.name}}`` is mmengine's text substitution of a base value.
+    source = re.sub(r'\{\{\s*(_base_\.[\w.]+)\s*\}\}', r'\1', path.read_text())
+    tree = ast.parse(source)
     tree.body = [
         node
         for node in tree.body
@@ -107,8 +115,29 @@ def test_every_config_but_the_recipe_roots_is_a_variant():
         'dino-4scale_internimage-t_8xb2-12e_coco.py',
         'internimage-tiny_quickstart_cls.py',
         'mask-rcnn_internimage-tiny_quickstart.py',
+        'dino_internimage-h-tiny_quickstart.py',
+        'cascade-rcnn_internimage-xl_fpn_3x_crowdhuman.py',
         'upernet_internimage-tiny_quickstart.py',
     }
+
+
+def _merged_bases(path: Path, read_config) -> Config:
+    """What ``_base_`` reads in the file: all its bases merged in order, as mmengine does."""
+    tree = ast.parse(path.read_text())
+    (bases,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets)
+    ]
+    merged = Config()
+    for base in [bases] if isinstance(bases, str) else bases:
+        if '::' in base:
+            merged.merge_from_dict(Config.fromfile(base).to_dict())
+        else:
+            local = (path.parent / base).resolve().relative_to(ROOT)
+            merged.merge_from_dict(read_config(local).to_dict())
+    return merged
 
 
 @pytest.mark.parametrize('path', VARIANTS)
@@ -117,7 +146,7 @@ def test_variant_restates_nothing_of_its_base(path, read_config):
     base = _local_base(variant)
     read_config(path)  # the variant itself parses with its whole chain
     base_values = _plain(read_config(base.relative_to(ROOT)).to_dict())
-    own = _own_values(variant, read_config(base.relative_to(ROOT)))
+    own = _own_values(variant, _merged_bases(variant, read_config))
     found = restated(own, base_values)
     assert not found, f'{path} restates values its base {base.name} already gives: {found}'
 
