@@ -44,7 +44,10 @@ def _write_config(folder: Path, text: str) -> str:
     'extra, message',
     [
         (['--shape', '60', '64'], 'not divisible by 32'),
-        (['--dcnv3', 'deformconv', '--opset', '18'], 'opset 18 is too old for --dcnv3 deformconv'),
+        (
+            ['--dcnv3', 'deformconv', '--opset', '18'],
+            "opset 18 is too old for DCNv3 mode 'deformconv'",
+        ),
         (['--opset', '15'], 'GridSample exists from opset 16'),
         (['--seg-output', 'argmax'], '--seg-output applies to segmentation models'),
         # torch writes opset 18; InternImage's LayerNorm cannot be converted down to 16.
