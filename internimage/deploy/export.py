@@ -401,7 +401,8 @@ def _gelu(self, approximate: str = 'none'):
 
     torchlib writes ``x * (0.5 * (1 + erf(x / sqrt 2)))``, which ONNX Runtime 1.32 leaves as
     five nodes (Erf alone costs ~4% of InternImage-T); ``(x * (1 + erf(x / sqrt 2))) * 0.5`` is
-    the same function in the order its GeluFusion matches.
+    the same function in the order its GeluFusion matches. That order is ONNX Runtime's
+    behaviour, not a standard: tests/deploy/test_gelu_fusion.py fails when it changes.
     """
     from onnxscript import opset18 as op
 
