@@ -86,14 +86,26 @@ def run_openvino(compiled, image: np.ndarray) -> List[np.ndarray]:
     return [np.asarray(results[output]) for output in compiled.outputs]
 
 
-def max_relative_error(value: np.ndarray, reference: np.ndarray) -> float:
-    """``max |value - reference| / max |reference|`` in float64."""
-    value = np.asarray(value, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
+def max_relative_error(value, reference) -> float:
+    """``max |value - reference| / max |reference|`` in float64 (1 as the scale when the
+    reference is all zeros).
+
+    Args:
+        value (array-like | Tensor): The values to judge (torch tensors on any device are
+            read without importing torch here).
+        reference (array-like | Tensor): The values they should have (same shape).
+    """
+    value, reference = _as_float64(value), _as_float64(reference)
     if value.shape != reference.shape:
         raise ValueError(f'shapes differ: {value.shape} vs {reference.shape}')
     scale = np.abs(reference).max()
     return float(np.abs(value - reference).max() / (scale if scale > 0 else 1.0))
+
+
+def _as_float64(values) -> np.ndarray:
+    if hasattr(values, 'detach'):  # a torch tensor: leave autograd and the device
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
 
 
 def compare_outputs(outputs: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> List[float]:
