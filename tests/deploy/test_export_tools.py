@@ -3,8 +3,6 @@ metadata, and export -> onnx_infer.py as a user runs them."""
 
 import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ import pytest
 import torch
 
 from internimage.deploy import DeployError, export_onnx, load_task_model, read_metadata
+from tests.tool_runs import run_tool
 
 pytestmark = pytest.mark.needs_extension
 
@@ -129,12 +128,7 @@ def test_checkpoint_weights_and_classes(tmp_path):
 
 
 def _run(*args):
-    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return proc.stdout
+    return run_tool(*args, timeout=600)
 
 
 @pytest.fixture(scope='module')

@@ -40,12 +40,10 @@ CASES = {
 }
 
 
-def _reference(input, offset, mask, case):
-    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, softmax = case
-    return dcnv3_reference(
-        input,
-        offset,
-        mask,
+def _keywords(case):
+    """The case as the references' keyword arguments (softmax_mask aside: DCNv4 has none)."""
+    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, _ = case
+    return dict(
         kernel_size=(kh, kw),
         stride=(sh, sw),
         padding=(ph, pw),
@@ -53,8 +51,11 @@ def _reference(input, offset, mask, case):
         group=group,
         offset_scale=scale,
         remove_center=remove_center,
-        softmax_mask=softmax,
     )
+
+
+def _reference(input, offset, mask, case):
+    return dcnv3_reference(input, offset, mask, softmax_mask=case[-1], **_keywords(case))
 
 
 class _Op(torch.nn.Module):
@@ -101,18 +102,7 @@ def _dcnv4_inputs(case, seed=0):
 
 
 def _dcnv4_reference(input, offset_mask, case):
-    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, _ = case
-    return dcnv4_reference(
-        input,
-        offset_mask,
-        kernel_size=(kh, kw),
-        stride=(sh, sw),
-        padding=(ph, pw),
-        dilation=(dh, dw),
-        group=group,
-        offset_scale=scale,
-        remove_center=remove_center,
-    )
+    return dcnv4_reference(input, offset_mask, **_keywords(case))
 
 
 def _export(case, mode, opset=None, dynamic=False, dcnv4=False):
