@@ -144,6 +144,16 @@ def _assert_standard(model):
     assert not model.functions
 
 
+def _check_both_runtimes(model, tensors, expected, tmp_path):
+    """The file's output within TOLERANCE of ``expected`` in ONNX Runtime and OpenVINO."""
+    assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
+    path = str(tmp_path / 'op.onnx')
+    onnx.save(model, path)
+    compiled = openvino_model(path)
+    result = compiled([t.numpy() for t in tensors])[compiled.outputs[0]]
+    assert max_relative_error(result, expected) <= TOLERANCE
+
+
 @pytest.mark.parametrize('name', list(CASES))
 def test_gridsample_matches_reference(name, tmp_path):
     case = CASES[name]
@@ -151,13 +161,7 @@ def test_gridsample_matches_reference(name, tmp_path):
     _assert_standard(model)
     assert 'GridSample' in {n.op_type for n in model.graph.node}
     tensors = _inputs(case, seed=1)
-    expected = _reference(*tensors, case).numpy()
-    assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
-    path = str(tmp_path / 'op.onnx')
-    onnx.save(model, path)
-    compiled = openvino_model(path)
-    result = compiled([t.numpy() for t in tensors])[compiled.outputs[0]]
-    assert max_relative_error(result, expected) <= TOLERANCE
+    _check_both_runtimes(model, tensors, _reference(*tensors, case).numpy(), tmp_path)
 
 
 @pytest.mark.parametrize('name', list(CASES))
@@ -182,13 +186,7 @@ def test_dcnv4_gridsample_matches_reference(name, tmp_path):
     _assert_standard(model)
     assert 'Softmax' not in {n.op_type for n in model.graph.node}
     tensors = _dcnv4_inputs(case, seed=5)
-    expected = _dcnv4_reference(*tensors, case).numpy()
-    assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
-    path = str(tmp_path / 'dcnv4.onnx')
-    onnx.save(model, path)
-    compiled = openvino_model(path)
-    result = compiled([t.numpy() for t in tensors])[compiled.outputs[0]]
-    assert max_relative_error(result, expected) <= TOLERANCE
+    _check_both_runtimes(model, tensors, _dcnv4_reference(*tensors, case).numpy(), tmp_path)
 
 
 @pytest.mark.parametrize('name', ['remove_center', 'mixed'])
