@@ -4,7 +4,13 @@ The extension always contains the CPU kernels; CUDA kernels are added when torch
 support and nvcc is found (``CUDA_HOME``), or when ``FORCE_CUDA=1``. ``FORCE_CUDA=0`` builds
 CPU only. Install (the build needs the already-installed torch, hence no build isolation)::
 
-    pip install --no-build-isolation -e .
+    pip install --no-build-isolation -e .            # runtime: train, test, infer
+    pip install --no-build-isolation -e .[deploy]    # + ONNX export and CPU runtimes
+    pip install --no-build-isolation -e .[tests]     # + pytest, ruff (and deploy)
+
+The dependencies are read from ``requirements-torch.txt`` and ``requirements/*.txt`` (one list
+each, also what ``requirements.txt`` installs); mmcv 2.1.0 is not among them because it is
+compiled against the installed torch by ``scripts/bootstrap.sh``.
 
 Fast in-place CPU-only build during development::
 
@@ -61,6 +67,14 @@ def _sources(pattern: str) -> list[str]:
     return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, CSRC, pattern)))
 
 
+def read_requirements(path: str) -> list[str]:
+    """The requirement lines of ``path`` (relative to the repository root): comments, blank
+    lines and ``-r`` includes left out."""
+    with open(os.path.join(ROOT, path), encoding='utf-8') as handle:
+        lines = (line.split('#', 1)[0].strip() for line in handle)
+        return [line for line in lines if line and not line.startswith('-')]
+
+
 def _want_cuda() -> bool:
     force = os.environ.get('FORCE_CUDA')
     if force is not None and force not in ('0', '1'):
@@ -115,6 +129,13 @@ setup(
     description='InternImage backbones and the DCNv3 operator for the OpenMMLab 2.0 stack',
     python_requires='>=3.10',
     packages=find_packages(include=['internimage*', 'ops_dcnv3*']),
+    install_requires=read_requirements('requirements-torch.txt')
+    + read_requirements('requirements/runtime.txt'),
+    extras_require={
+        'deploy': read_requirements('requirements/deploy.txt'),
+        'tests': read_requirements('requirements/tests.txt')
+        + read_requirements('requirements/deploy.txt'),
+    },
     ext_modules=[make_extension()],
     cmdclass={'build_ext': BuildExtension.with_options(use_ninja=True)},
     zip_safe=False,

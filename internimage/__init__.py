@@ -23,31 +23,56 @@ Layers, each importing only those listed before it:
 - ``engine``: what the Runner builds besides the model (``engine.optimizers``: layer decay);
 - ``apis``: what the tools share (config loading, runner, single-image inference);
 - ``deploy``: ONNX export of the task models (imports onnx only when used);
+  ``deploy.runtime`` reads and runs the exported files and imports no torch: where torch is
+  not installed, ``import internimage`` skips everything else (the names above then raise
+  ImportError saying so);
 
 and, beside them, ``datasets`` (the synthetic quick-start data) and ``analysis`` (FLOPs),
 which the tools import explicitly.
 """
 
-from .checkpoint import (
-    convert_classification_checkpoint,
-    load_backbone_checkpoint,
-    register_checkpoint_safe_globals,
-)
-from .engine import (
-    InternImageClsLayerDecayOptimizerConstructor,
-    InternImageLayerDecayOptimizerConstructor,
-    RandomStateHook,
-)
-from .models import (
-    FlashInternImage,
-    InternImage,
-    InternImageAttnPoolClsHead,
-    InternImageClsHead,
-    register_model_index,
-)
+from typing import Optional
 
-register_checkpoint_safe_globals()
-register_model_index()
+try:
+    import torch  # noqa: F401
+except ImportError as error:  # a runtime-only install (requirements/deploy.txt): no models
+    _TORCH_IMPORT_ERROR: Optional[ImportError] = error
+else:
+    _TORCH_IMPORT_ERROR = None
+
+if _TORCH_IMPORT_ERROR is None:
+    from .checkpoint import (
+        convert_classification_checkpoint,
+        load_backbone_checkpoint,
+        register_checkpoint_safe_globals,
+    )
+    from .engine import (
+        InternImageClsLayerDecayOptimizerConstructor,
+        InternImageLayerDecayOptimizerConstructor,
+        RandomStateHook,
+    )
+    from .models import (
+        FlashInternImage,
+        InternImage,
+        InternImageAttnPoolClsHead,
+        InternImageClsHead,
+        register_model_index,
+    )
+
+    register_checkpoint_safe_globals()
+    register_model_index()
+
+else:
+
+    def __getattr__(name: str):
+        if name not in __all__:
+            raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+        raise ImportError(
+            f'internimage.{name} needs PyTorch, which cannot be imported here '
+            f'({_TORCH_IMPORT_ERROR}); without it only internimage.deploy.runtime (running '
+            'exported ONNX files) works'
+        )
+
 
 __version__ = '0.1.0'
 

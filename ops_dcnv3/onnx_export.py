@@ -1,7 +1,11 @@
-"""ONNX translations of the DCNv3 op for ``torch.onnx.export(..., dynamo=True)``.
+"""ONNX translations of the DCNv3 and DCNv4 ops for ``torch.onnx.export(..., dynamo=True)``.
 
-The compiled op ``ops_dcnv3::dcnv3_forward`` has no ONNX counterpart, so the exporter needs a
-translation for it (``custom_translation_table``). Three are provided (``mode``):
+The compiled ops ``ops_dcnv3::dcnv3_forward`` and ``ops_dcnv3::dcnv4_forward`` have no ONNX
+counterpart, so the exporter needs a translation for them (``custom_translation_table``,
+:func:`dcnv3_translation_table`). Each translation takes its signature from the op's own
+schema and hands the hyper-parameters on as one :class:`ops_dcnv3.DCNv3Params`; DCNv4's
+packed ``offset_mask`` is first split into DCNv3's offset and mask (two ``Slice`` nodes; no
+softmax), so both ops share one body per ``mode``. Three modes are provided:
 
 - ``'gridsample'`` (default, runs in ONNX Runtime and OpenVINO): the op's own definition
   (:func:`ops_dcnv3.dcnv3_reference`) in standard operators: the sampling locations are built
@@ -25,10 +29,13 @@ minus ``pad`` with zeros outside is the same thing, so no ``Pad`` node is needed
 """
 
 import inspect
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import torch
+
+from .functional import DCNv3Params
+from .reference import point_indices, sampling_points
 
 __all__ = [
     'DCNV3_EXPORT_MODES',
@@ -37,7 +44,8 @@ __all__ = [
     'CUSTOM_DOMAIN',
     'CUSTOM_OP_TYPE',
     'check_export_opset',
-    'dcnv3_onnx_translation',
+    'TRANSLATED_OPS',
+    'onnx_translation',
     'dcnv3_translation_table',
 ]
 
@@ -48,6 +56,9 @@ MIN_OPSET = {'gridsample': 16, 'deformconv': 19, 'custom': 16}
 DEFAULT_OPSET = {'gridsample': 18, 'deformconv': 19, 'custom': 18}
 #: Highest opset the installed onnx package and torch's exporter are known to write.
 MAX_OPSET = 23
+
+#: The compiled ops (``torch.ops.ops_dcnv3.<name>``) that have translations.
+TRANSLATED_OPS = ('dcnv3_forward', 'dcnv4_forward')
 
 CUSTOM_DOMAIN = 'mmdeploy'
 CUSTOM_OP_TYPE = 'TRTDCNv3'
@@ -74,8 +85,8 @@ def check_export_opset(mode: str, opset: int = None) -> int:
             'custom': 'the exported graph needs opset 16',
         }[mode]
         raise ValueError(
-            f'opset {opset} is too old for --dcnv3 {mode}: {needs}; '
-            f'use --opset {MIN_OPSET[mode]} or later'
+            f'opset {opset} is too old for DCNv3 mode {mode!r}: {needs}; '
+            f'use opset {MIN_OPSET[mode]} or later'
         )
     if opset > MAX_OPSET:
         raise ValueError(f'opset {opset} is newer than supported ({MAX_OPSET})')
@@ -91,23 +102,6 @@ def _opset_module(opset: int):
         if module is not None:
             return module
     raise RuntimeError(f'onnxscript has no opset module up to {opset}')
-
-
-# ------------------------------------------------------------------ index bookkeeping
-
-
-def _dcnv3_points(
-    kernel_h: int, kernel_w: int, dilation_h: int, dilation_w: int, remove_center: bool
-) -> List[Tuple[int, int, int, int]]:
-    """DCNv3 points in op order: ``(i_x, i_y, grid_x, grid_y)``, ``k = i_x*kernel_h + i_y``."""
-    half_w = (dilation_w * (kernel_w - 1)) // 2
-    half_h = (dilation_h * (kernel_h - 1)) // 2
-    return [
-        (i_x, i_y, -half_w + i_x * dilation_w, -half_h + i_y * dilation_h)
-        for i_x in range(kernel_w)
-        for i_y in range(kernel_h)
-        if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)
-    ]
 
 
 # ------------------------------------------------------------------ translations
@@ -129,30 +123,20 @@ def float_constant(op, values, like):
     return op.CastLike(op.Constant(value=ir.tensor(array)), like)
 
 
-def _translate_gridsample(op, opset: int):
+def _gridsample_body(op, opset: int):
     mode = 'linear' if opset >= 20 else 'bilinear'  # GridSample-20 renamed the mode
 
-    def dcnv3_gridsample(
-        input,
-        offset,
-        mask,
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
-        offset_scale,
-        remove_center,
-        softmax_mask,
-    ):
-        points = _dcnv3_points(kernel_h, kernel_w, dilation_h, dilation_w, remove_center)
-        num_points = len(points)
-        grid_xy = np.array([[gx, gy] for _, _, gx, gy in points], dtype=np.float32)
+    def dcnv3_gridsample(input, offset, mask, params: DCNv3Params):
+        kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = params[:8]
+        group, group_channels, offset_scale = (
+            params.group,
+            params.group_channels,
+            params.offset_scale,
+        )
+        grid_xy = sampling_points(
+            kernel_h, kernel_w, dilation_h, dilation_w, params.remove_center
+        ).numpy()
+        num_points = len(grid_xy)
 
         def const_ints(values):
             return int_constant(op, values)
@@ -207,7 +191,7 @@ def _translate_gridsample(op, opset: int):
 
         weights = op.Reshape(mask, const_ints([0, 0, 0, group, num_points]))
         weights = op.Transpose(weights, perm=[0, 3, 4, 1, 2])  # (N, G, K, H_out, W_out)
-        if softmax_mask:
+        if params.softmax_mask:
             weights = op.Softmax(weights, axis=2)
         weights = op.Unsqueeze(weights, const_ints([2]))  # (N, G, 1, K, H_out, W_out)
         output = op.ReduceSum(op.Mul(sampled, weights), const_ints([3]), keepdims=0)
@@ -217,28 +201,13 @@ def _translate_gridsample(op, opset: int):
     return dcnv3_gridsample
 
 
-def _translate_deformconv(op, opset: int):
-    def dcnv3_deformconv(
-        input,
-        offset,
-        mask,
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
-        offset_scale,
-        remove_center,
-        softmax_mask,
-    ):
-        points = _dcnv3_points(kernel_h, kernel_w, dilation_h, dilation_w, remove_center)
+def _deformconv_body(op, opset: int):
+    def dcnv3_deformconv(input, offset, mask, params: DCNv3Params):
+        kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = params[:8]
+        group, offset_scale = params.group, params.offset_scale
+        points = point_indices(kernel_h, kernel_w, params.remove_center)
         num_points = len(points)
-        channels = group * group_channels
+        channels = group * params.group_channels
 
         def const_ints(values):
             return int_constant(op, values)
@@ -248,22 +217,23 @@ def _translate_deformconv(op, opset: int):
 
         out_hw = op.Shape(offset, start=1, end=3)
         x = op.Transpose(input, perm=[0, 3, 1, 2])  # (N, C, H, W)
+        # DeformConv's kernel positions, row-major (y slowest).
+        positions = [(i_x, i_y) for i_y in range(kernel_h) for i_x in range(kernel_w)]
 
         def to_deformconv_order(tensor, pair):
             # (N, H_out, W_out, G*K*pair) -> channels first, then one gather of whole
-            # (H_out, W_out) planes puts DeformConv's row-major points (y slowest) in place of
-            # DCNv3's k = i_x*kernel_h + i_y, swaps (dx, dy) to (dy, dx) and, without the
-            # centre point, reads a zero plane appended for it.
+            # (H_out, W_out) planes puts DeformConv's positions in place of DCNv3's point
+            # order, swaps (dx, dy) to (dy, dx) and, without the centre point, reads a zero
+            # plane appended for it.
             tensor = op.Transpose(tensor, perm=[0, 3, 1, 2])
             shape = op.Concat(const_ints([0, group, num_points * pair]), out_hw, axis=0)
             tensor = op.Reshape(tensor, shape)  # (N, G, K*pair, H_out, W_out)
-            if remove_center:
+            if params.remove_center:
                 tensor = op.Pad(tensor, const_ints([0, 0, 0, 0, 0, 0, 0, pair, 0, 0]))
-            by_position = {(i_x, i_y): k for k, (i_x, i_y, _, _) in enumerate(points)}
+            by_position = {position: k for k, position in enumerate(points)}
             index = [
-                by_position.get((i_x, i_y), num_points) * pair + (pair - 1 - c)
-                for i_y in range(kernel_h)
-                for i_x in range(kernel_w)
+                by_position.get(position, num_points) * pair + (pair - 1 - c)
+                for position in positions
                 for c in range(pair)
             ]
             return op.Gather(tensor, const_ints(index), axis=2)
@@ -271,31 +241,28 @@ def _translate_deformconv(op, opset: int):
         offset = to_deformconv_order(offset, 2)  # (N, G, kh*kw*2, H_out, W_out)
         if offset_scale != 1.0:
             # DeformConv samples at p*stride - pad + i*dilation + offset'; DCNv3 at
-            # p*stride - pad + half + (grid_k + offset)*s, so offset' = offset*s + (s-1)*grid_k.
-            half_w = (dilation_w * (kernel_w - 1)) // 2
-            half_h = (dilation_h * (kernel_h - 1)) // 2
+            # p*stride - pad + half + (grid_k + offset)*s, so offset' = offset*s + (s-1)*grid_k
+            # (also shifting remove_center's zero-weight centre point: no effect).
+            grid = sampling_points(kernel_h, kernel_w, dilation_h, dilation_w, False).tolist()
+            grid_at = dict(zip(point_indices(kernel_h, kernel_w, False), grid))
             shift = [
                 (offset_scale - 1) * value
-                for i_y in range(kernel_h)
-                for i_x in range(kernel_w)
-                for value in (-half_h + i_y * dilation_h, -half_w + i_x * dilation_w)
-            ]  # also shifts remove_center's zero-weight centre point: no effect
+                for position in positions
+                for value in reversed(grid_at[position])  # (dy, dx)
+            ]
             shift = op.Reshape(const_float(shift), const_ints([kernel_h * kernel_w * 2, 1, 1]))
             offset = op.Add(op.Mul(offset, const_float([offset_scale])), shift)
         offset = op.Reshape(offset, op.Concat(const_ints([0, -1]), out_hw, axis=0))
 
         weights = mask
-        if softmax_mask:
+        if params.softmax_mask:
             weights = op.Reshape(weights, const_ints([0, 0, 0, group, num_points]))
             weights = op.Softmax(weights, axis=-1)
             weights = op.Reshape(weights, const_ints([0, 0, 0, -1]))
         weights = to_deformconv_order(weights, 1)  # (N, G, kh*kw, H_out, W_out)
         weights = op.Reshape(weights, op.Concat(const_ints([0, -1]), out_hw, axis=0))
 
-        kernel = op.Reshape(
-            const_float([1.0]),
-            const_ints([1, 1, 1, 1]),
-        )
+        kernel = op.Reshape(const_float([1.0]), const_ints([1, 1, 1, 1]))
         kernel = op.Expand(kernel, const_ints([channels, 1, kernel_h, kernel_w]))
         bias = op.Expand(const_float([0.0]), const_ints([channels]))
         output = op.DeformConv(
@@ -362,126 +329,139 @@ def _register_custom_schema() -> None:
     onnx.defs.register_schema(schema)
 
 
-def _translate_custom(op, opset: int):
+def _custom_body(op, opset: int):
     import onnxscript
 
     _register_custom_schema()
     custom = onnxscript.values.Opset(CUSTOM_DOMAIN, 1)
 
-    def dcnv3_custom(
-        input,
-        offset,
-        mask,
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        pad_h,
-        pad_w,
-        dilation_h,
-        dilation_w,
-        group,
-        group_channels,
-        offset_scale,
-        remove_center,
-        softmax_mask,
-    ):
-        if softmax_mask:
+    def dcnv3_custom(input, offset, mask, params: DCNv3Params):
+        if params.softmax_mask:
             # TRTDCNv3 takes point weights that are already softmax-normalised.
-            num_points = kernel_h * kernel_w - int(remove_center)
-            mask = op.Reshape(mask, int_constant(op, [0, 0, 0, group, num_points]))
+            num_points = params.kernel_h * params.kernel_w - int(params.remove_center)
+            mask = op.Reshape(mask, int_constant(op, [0, 0, 0, params.group, num_points]))
             mask = op.Softmax(mask, axis=-1)
             mask = op.Reshape(mask, int_constant(op, [0, 0, 0, -1]))
+        attributes = {name: int(getattr(params, name)) for name in _CUSTOM_INT_ATTRIBUTES[:10]}
         return getattr(custom, CUSTOM_OP_TYPE)(
             input,
             offset,
             mask,
-            kernel_h=int(kernel_h),
-            kernel_w=int(kernel_w),
-            stride_h=int(stride_h),
-            stride_w=int(stride_w),
-            pad_h=int(pad_h),
-            pad_w=int(pad_w),
-            dilation_h=int(dilation_h),
-            dilation_w=int(dilation_w),
-            group=int(group),
-            group_channels=int(group_channels),
-            offset_scale=float(offset_scale),
+            **attributes,
+            offset_scale=float(params.offset_scale),
             im2col_step=_CUSTOM_IM2COL_STEP,
-            remove_center=int(remove_center),
+            remove_center=int(params.remove_center),
         )
 
     return dcnv3_custom
 
 
-_TRANSLATIONS = {
-    'gridsample': _translate_gridsample,
-    'deformconv': _translate_deformconv,
-    'custom': _translate_custom,
+_BODIES = {
+    'gridsample': _gridsample_body,
+    'deformconv': _deformconv_body,
+    'custom': _custom_body,
 }
 
 
-def _schema_argument_names() -> List[str]:
-    return [arg.name for arg in torch.ops.ops_dcnv3.dcnv3_forward.default._schema.arguments]
+# ------------------------------------------------------------------ the ops' signatures
+
+_ATTRIBUTE_TYPES = {'int': int, 'float': float, 'bool': bool}
 
 
-def dcnv3_onnx_translation(mode: str = 'gridsample', opset: int = None) -> Callable:
-    """The onnxscript (traced) translation of ``ops_dcnv3::dcnv3_forward`` for ``mode``.
+def _schema_signature(op_name: str) -> inspect.Signature:
+    """The Python signature of ``torch.ops.ops_dcnv3.<op_name>``'s schema.
 
-    Its signature mirrors the op's schema: tensors first, then the int/float/bool attributes,
-    which the exporter passes as Python values.
+    Tensors stay unannotated (the exporter makes them ONNX inputs); int, float and bool
+    arguments are annotated with their type (the exporter passes them as Python values).
+    The hyper-parameters must be :class:`ops_dcnv3.DCNv3Params`' fields in order (DCNv4
+    without ``softmax_mask``): a mismatch means an extension built from other sources.
     """
-    opset = check_export_opset(mode, opset)
-    body = _TRANSLATIONS[mode](_opset_module(opset), opset)
-
-    def dcnv3_forward(
-        input,
-        offset,
-        mask,
-        kernel_h: int,
-        kernel_w: int,
-        stride_h: int,
-        stride_w: int,
-        pad_h: int,
-        pad_w: int,
-        dilation_h: int,
-        dilation_w: int,
-        group: int,
-        group_channels: int,
-        offset_scale: float,
-        remove_center: bool,
-        softmax_mask: bool = False,
-    ):
-        return body(
-            input,
-            offset,
-            mask,
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_h,
-            pad_w,
-            dilation_h,
-            dilation_w,
-            group,
-            group_channels,
-            offset_scale,
-            bool(remove_center),
-            bool(softmax_mask),
+    arguments = getattr(torch.ops.ops_dcnv3, op_name).default._schema.arguments
+    parameters = [
+        inspect.Parameter(
+            arg.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=arg.default_value if arg.has_default_value() else inspect.Parameter.empty,
+            annotation=_ATTRIBUTE_TYPES.get(str(arg.type), inspect.Parameter.empty),
         )
-
-    expected = list(inspect.signature(dcnv3_forward).parameters)
-    actual = _schema_argument_names()
-    if actual != expected:
+        for arg in arguments
+    ]
+    hyper = [p.name for p in parameters if p.annotation is not inspect.Parameter.empty]
+    if hyper not in (list(DCNv3Params._fields), list(DCNv3Params._fields[:-1])):
         raise RuntimeError(
-            f'ops_dcnv3::dcnv3_forward has arguments {actual}, the ONNX translation expects '
-            f'{expected}: rebuild the extension (python setup.py build_ext --inplace)'
+            f'ops_dcnv3::{op_name} has the hyper-parameters {hyper}, the ONNX translation '
+            f'expects {list(DCNv3Params._fields)}: rebuild the extension '
+            '(python setup.py build_ext --inplace)'
         )
-    dcnv3_forward.__name__ = f'dcnv3_forward_{mode}'
-    return dcnv3_forward
+    return inspect.Signature(parameters)
+
+
+def _split_offset_mask(op, offset_mask, params: DCNv3Params) -> Tuple:
+    """DCNv4's packed ``offset_mask`` (N, H_out, W_out, P) as DCNv3's ``(offset, mask)``:
+    per group g at ``g*K*3`` the K (dx, dy) pairs, then the K weights; the rest is padding
+    (see :func:`ops_dcnv3.unpack_offset_mask`)."""
+    num_points = params.kernel_h * params.kernel_w - int(params.remove_center)
+
+    def ints(*values):
+        return int_constant(op, values)
+
+    used = op.Slice(offset_mask, ints(0), ints(params.group * num_points * 3), ints(3))
+    per_group = op.Reshape(used, ints(0, 0, 0, params.group, num_points * 3))
+    offset = op.Slice(per_group, ints(0), ints(2 * num_points), ints(4))
+    mask = op.Slice(per_group, ints(2 * num_points), ints(3 * num_points), ints(4))
+    return op.Reshape(offset, ints(0, 0, 0, -1)), op.Reshape(mask, ints(0, 0, 0, -1))
+
+
+def onnx_translation(
+    op_name: str = 'dcnv3_forward', mode: str = 'gridsample', opset: int = None
+) -> Callable:
+    """The onnxscript (traced) translation of ``ops_dcnv3::<op_name>`` for ``mode``.
+
+    Args:
+        op_name (str): One of :data:`TRANSLATED_OPS`. Defaults to ``'dcnv3_forward'``.
+        mode (str): ``'gridsample'``, ``'deformconv'`` or ``'custom'``. Defaults to
+            ``'gridsample'``.
+        opset (int, optional): ONNX opset; None: the mode's default.
+
+    Returns:
+        callable: A function with the op schema's signature (:func:`_schema_signature`).
+    """
+    if op_name not in TRANSLATED_OPS:
+        raise ValueError(f'no ONNX translation for {op_name!r}; translated: {TRANSLATED_OPS}')
+    opset = check_export_opset(mode, opset)
+    op = _opset_module(opset)
+    body = _BODIES[mode](op, opset)
+    signature = _schema_signature(op_name)
+
+    def translation(*args, **kwargs):
+        values = signature.bind(*args, **kwargs)
+        values.apply_defaults()
+        values = values.arguments
+        params = DCNv3Params(
+            **{name: values[name] for name in DCNv3Params._fields[:-2]},
+            remove_center=bool(values['remove_center']),
+            softmax_mask=bool(values.get('softmax_mask', False)),
+        )
+        if 'offset_mask' in values:
+            offset, mask = _split_offset_mask(op, values['offset_mask'], params)
+        else:
+            offset, mask = values['offset'], values['mask']
+        return body(values['input'], offset, mask, params)
+
+    translation.__signature__ = signature
+    translation.__annotations__ = {
+        p.name: p.annotation
+        for p in signature.parameters.values()
+        if p.annotation is not inspect.Parameter.empty
+    }
+    translation.__name__ = translation.__qualname__ = f'{op_name}_{mode}'
+    return translation
 
 
 def dcnv3_translation_table(mode: str = 'gridsample', opset: int = None) -> Dict:
-    """``custom_translation_table`` for ``torch.onnx.export(dynamo=True)`` covering DCNv3."""
-    return {torch.ops.ops_dcnv3.dcnv3_forward.default: dcnv3_onnx_translation(mode, opset)}
+    """``custom_translation_table`` for ``torch.onnx.export(dynamo=True)`` covering the
+    compiled DCNv3 and DCNv4 ops (:data:`TRANSLATED_OPS`) in ``mode``."""
+    return {
+        getattr(torch.ops.ops_dcnv3, name).default: onnx_translation(name, mode, opset)
+        for name in TRANSLATED_OPS
+    }

@@ -6,13 +6,34 @@ obviously right over being fast: build every sampling location in pixel units, t
 Differentiable in input, offset and mask; any floating dtype, any device.
 """
 
+from typing import List, Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .functional import DCNV3_ARGS_DOC, DCNv3Params, IntPair, check_dcnv3_args
 
-__all__ = ['dcnv3_reference', 'sampling_points']
+__all__ = ['dcnv3_reference', 'sampling_points', 'point_indices']
+
+
+def point_indices(kernel_h: int, kernel_w: int, remove_center: bool) -> List[Tuple[int, int]]:
+    """Kernel positions ``(i_x, i_y)`` of the sampling points, in DCNv3 point order.
+
+    Point ``k = i_x * kernel_h + i_y`` (x varies slowest); ``remove_center`` drops the centre
+    position ``(kernel_w // 2, kernel_h // 2)`` (odd kernels) and keeps the order of the rest.
+
+    Args:
+        kernel_h (int): Kernel height.
+        kernel_w (int): Kernel width.
+        remove_center (bool): Drop the centre point.
+    """
+    return [
+        (i_x, i_y)
+        for i_x in range(kernel_w)
+        for i_y in range(kernel_h)
+        if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)
+    ]
 
 
 def sampling_points(
@@ -26,17 +47,15 @@ def sampling_points(
 ) -> Tensor:
     """Kernel grid offsets ``(K, 2)`` as (x, y) pixel displacements, in DCNv3 point order.
 
-    Point ``k = i_x * kernel_h + i_y`` (x varies slowest) sits at ``(-half_w + i_x*dilation_w,
-    -half_h + i_y*dilation_h)`` with ``half = (dilation*(kernel-1))//2`` per axis;
-    ``remove_center`` drops the centre point (odd kernels) and keeps the order of the rest.
+    The point at kernel position ``(i_x, i_y)`` (:func:`point_indices`) sits at
+    ``(-half_w + i_x*dilation_w, -half_h + i_y*dilation_h)`` with
+    ``half = (dilation*(kernel-1))//2`` per axis.
     """
     half_w = (dilation_w * (kernel_w - 1)) // 2
     half_h = (dilation_h * (kernel_h - 1)) // 2
     points = [
         (-half_w + i_x * dilation_w, -half_h + i_y * dilation_h)
-        for i_x in range(kernel_w)
-        for i_y in range(kernel_h)
-        if not (remove_center and i_x == kernel_w // 2 and i_y == kernel_h // 2)
+        for i_x, i_y in point_indices(kernel_h, kernel_w, remove_center)
     ]
     return torch.tensor(points, dtype=dtype, device=device)
 

@@ -1,7 +1,11 @@
-"""Random, well-formed DCNv3 / DCNv4 problems, shared by the tests and the benchmark."""
+"""Random, well-formed DCNv3 problems and non-trivial module weights, for the benchmarks
+(tools/benchmark_dcnv3.py, tools/deploy/benchmark_onnx.py) and the tests.
+
+Helpers only the tests use live in ``tests/ops/op_runs.py``.
+"""
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -11,10 +15,6 @@ from .functional import IntPair, _pair, dcnv3_output_size
 __all__ = [
     'DCNv3Config',
     'make_inputs',
-    'forward_backward',
-    'run_with_grads',
-    'make_dcnv4_inputs',
-    'max_relative_error',
     'randomise_parameters',
 ]
 
@@ -130,106 +130,56 @@ def make_inputs(
     return tuple(t.to(device=device, dtype=dtype) for t in (input, offset, mask))
 
 
-def forward_backward(
-    op: Callable,
-    input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    config: DCNv3Config,
-    grad_output: Optional[Tensor] = None,
-) -> Tuple[Tensor, Tuple[Tensor, ...], Tensor]:
-    """Runs ``op`` (``dcnv3`` or ``dcnv3_reference``) forward and backward.
+def randomise_parameters(
+    model: torch.nn.Module, seed: int = 0, offset_pixels: float = 1.5
+) -> torch.nn.Module:
+    """Non-trivial, seeded values where a fresh model has trivial ones; returns ``model``
+    (modified in place).
 
-    The tensors are used as they are (layouts included, as new leaves).
+    A freshly initialised DCNv3 / DCNv4 samples its grid with equal weights (zero offset and
+    weight projections), its centre-feature-scale gate is zero and InternImage's layer scales
+    start at 1e-5: comparisons (compiled op vs reference, PyTorch vs an exported file) would
+    then miss mapping bugs. Drawn here:
 
-    Args:
-        op (callable): ``dcnv3``, ``dcnv3_reference`` or a partial of them (e.g. with
-            ``softmax_mask=True``); called with ``config.kwargs``.
-        input (Tensor): (N, H, W, C).
-        offset (Tensor): (N, H_out, W_out, group * K * 2).
-        mask (Tensor): (N, H_out, W_out, group * K).
-        config (DCNv3Config): The op's hyper-parameters.
-        grad_output (Tensor, optional): Gradient of the output; ``None`` draws a seeded
-            random one. Defaults to None.
-
-    Returns:
-        tuple: ``(output, (grad_input, grad_offset, grad_mask), grad_output)``.
-    """
-    return run_with_grads(op, (input, offset, mask), config, grad_output)
-
-
-def run_with_grads(
-    op: Callable,
-    tensors: Tuple[Tensor, ...],
-    config: DCNv3Config,
-    grad_output: Optional[Tensor] = None,
-) -> Tuple[Tensor, Tuple[Tensor, ...], Tensor]:
-    """:func:`forward_backward` for any op taking ``tensors`` positionally and
-    ``config.kwargs`` (``dcnv4`` with ``(input, offset_mask)``): output, the tensors'
-    gradients and the gradient of the output used."""
-    leaves = [t.detach().requires_grad_() for t in tensors]
-    out = op(*leaves, **config.kwargs)
-    if grad_output is None:
-        generator = torch.Generator().manual_seed(1)
-        grad_output = torch.randn(out.shape, generator=generator, dtype=torch.float64)
-        grad_output = grad_output.to(device=out.device, dtype=out.dtype)
-    grads = torch.autograd.grad(out, leaves, grad_output)
-    return out, grads, grad_output
-
-
-def make_dcnv4_inputs(
-    config: DCNv3Config,
-    *size: int,
-    packed_channels: Optional[int] = None,
-    padding_value: float = 0.0,
-    **kwargs,
-) -> Tuple[Tensor, Tensor]:
-    """Random (input, offset_mask) for ``config`` in the official DCNv4 packing.
-
-    Offsets as :func:`make_inputs` draws them (``size`` = batch, height, width and the
-    ``kwargs``, dtype and device among them, are passed on to it); point weights uniform in
-    [-1, 1] (DCNv4 applies no softmax, so they are not normalised).
+    - every parameter of every DCNv3 / DCNv4 module: matrices and conv kernels from
+      ``N(0, 1/fan_in)``, vectors (biases, norm weights) from ``U(-1, 1)``; the offset
+      projection (``offset``; DCNv4's packed ``offset_mask``) scaled so that offsets reach
+      about ``offset_pixels`` (DCNv4's point weights, not softmaxed, about ``1 / K``);
+    - layer scales (``gamma1`` / ``gamma2`` parameters anywhere in ``model``): ``U(0.5, 1.5)``.
 
     Args:
-        config (DCNv3Config): Hyper-parameters and group width of the problem.
-        packed_channels (int, optional): Last dimension of ``offset_mask`` (>= G*K*3);
-            ``None``: the official module's, rounded up to a multiple of 8. Defaults to None.
-        padding_value (float): Value of the padding entries (the op must ignore them).
-            Defaults to 0.0.
-    """
-    from .dcnv4_functional import pack_offset_mask
-
-    input, offset, mask = make_inputs(config, *size, **kwargs)
-    generator = torch.Generator().manual_seed(kwargs.get('seed', 0) + 7)
-    weights = torch.rand(mask.shape, generator=generator, dtype=torch.float64) * 2 - 1
-    offset_mask = pack_offset_mask(offset, weights.to(mask), config.group, packed_channels)
-    offset_mask[..., config.group * config.num_points * 3 :] = padding_value
-    return input, offset_mask
-
-
-def max_relative_error(value: Tensor, reference: Tensor) -> float:
-    """``max |value - reference| / max |reference|``, in float64 on the CPU.
-
-    Args:
-        value (Tensor): The values to judge.
-        reference (Tensor): The values they should have (same shape).
-    """
-    value, reference = value.detach().double().cpu(), reference.detach().double().cpu()
-    return ((value - reference).abs().max() / reference.abs().max()).item()
-
-
-def randomise_parameters(module: torch.nn.Module, seed: int = 0, scale: float = 0.3):
-    """Fills every parameter of ``module`` with seeded ``scale * randn`` values in place (the
-    offset and mask projections of a fresh DCNv3 start at zero), and returns ``module``.
-
-    Args:
-        module (nn.Module): The module to fill.
+        model (nn.Module): A DCNv3 / DCNv4 module, or a model containing them.
         seed (int): Seed of a private generator. Defaults to 0.
-        scale (float): Standard deviation of the values. Defaults to 0.3.
+        offset_pixels (float): Typical offset magnitude, in pixels. Defaults to 1.5.
     """
+    from .modules import DCNv3, DCNv4
+
     generator = torch.Generator().manual_seed(seed)
+
+    def draw(param: torch.Tensor, scale: float = 1.0) -> None:
+        if param.dim() >= 2:
+            fan_in = param[0].numel()
+            values = torch.randn(param.shape, generator=generator) * (scale / fan_in**0.5)
+        else:
+            values = (torch.rand(param.shape, generator=generator) * 2 - 1) * scale
+        param.copy_(values)
+
     with torch.no_grad():
-        for param in module.parameters():
-            values = torch.randn(param.shape, generator=generator, dtype=param.dtype)
-            param.copy_(values * scale)
-    return module
+        for module in model.modules():
+            if isinstance(module, (DCNv3, DCNv4)):
+                offsets = module.offset if isinstance(module, DCNv3) else module.offset_mask
+                offset_params = {id(p) for p in offsets.parameters()}
+                for param in module.parameters():
+                    draw(param, offset_pixels if id(param) in offset_params else 1.0)
+                if isinstance(module, DCNv4):
+                    # Packed rows: per group 2K offsets, then K point weights. DCNv4 does not
+                    # normalise the weights: keep their sum near 1 like DCNv3's softmax.
+                    points = module.num_points
+                    rows = torch.arange(offsets.weight.shape[0]) % (3 * points) >= 2 * points
+                    for param in offsets.parameters():
+                        param[rows] /= offset_pixels * points
+            for name in ('gamma1', 'gamma2'):
+                gamma = getattr(module, name, None)
+                if isinstance(gamma, torch.nn.Parameter):
+                    gamma.copy_(torch.rand(gamma.shape, generator=generator) + 0.5)
+    return model

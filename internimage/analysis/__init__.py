@@ -1,5 +1,15 @@
-"""Model analysis: FLOPs as InternImage publishes them (dense layers + DCNv3 core)."""
+"""Model analysis: FLOPs as InternImage publishes them (dense layers + DCNv3 / DCNv4 core)."""
 
-from .flops import DCNV3_MACS_PER_SAMPLE, count_flops, dcnv3_core_flops
+from .flops import (
+    DEFORMABLE_MACS_PER_SAMPLE,
+    build_counted_model,
+    count_flops,
+    deformable_core_flops,
+)
 
-__all__ = ['DCNV3_MACS_PER_SAMPLE', 'count_flops', 'dcnv3_core_flops']
+__all__ = [
+    'DEFORMABLE_MACS_PER_SAMPLE',
+    'build_counted_model',
+    'count_flops',
+    'deformable_core_flops',
+]

@@ -1,38 +1,59 @@
-"""FLOPs of InternImage models as published: multiply-accumulates of the dense layers plus
-the DCNv3 core (bilinear sampling and point weighting).
+"""FLOPs of InternImage / FlashInternImage models as published: multiply-accumulates of the
+dense layers plus the deformable core (DCNv3 / DCNv4 bilinear sampling and point weighting).
 
 mmengine's :class:`~mmengine.analysis.FlopAnalyzer` traces the model and counts convs,
-linears, norms and matmuls (one multiply-add = one FLOP), but knows nothing of the DCNv3
-core (the compiled op, or ``grid_sample`` in the reference). That part is counted from
-each DCNv3 module's output as in the paper: ``5 * H_out * W_out * K * C`` per layer
-(4 bilinear corner weights + 1 point weight per sampled value).
+linears, norms and matmuls (one multiply-add = one FLOP), but knows nothing of the
+deformable core (the compiled ops, or ``grid_sample`` in the references). That part is
+counted from each DCNv3 / DCNv4 module's output as in the paper: ``5 * H_out * W_out * K * C``
+per layer (4 bilinear corner weights + 1 point weight per sampled value). DCNv4 samples the
+same way (it only reads offsets and weights from one packed tensor and skips the softmax,
+which the published count leaves out for DCNv3 too), so one formula serves both.
 """
 
 from typing import Dict, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
-from ops_dcnv3 import DCNv3
+from ops_dcnv3 import DCNv3, DCNv4
 
-__all__ = ['dcnv3_core_flops', 'count_flops', 'DCNV3_MACS_PER_SAMPLE']
+__all__ = [
+    'deformable_core_flops',
+    'count_flops',
+    'build_counted_model',
+    'DEFORMABLE_MACS_PER_SAMPLE',
+]
 
-DCNV3_MACS_PER_SAMPLE = 5
-# Ops of the DCNv3 core (compiled, or the reference's sampling); counted by hooks instead.
-_CORE_OPS = ('ops_dcnv3::dcnv3_forward', 'aten::grid_sample', 'aten::grid_sampler')
+DEFORMABLE_MACS_PER_SAMPLE = 5
+# Ops of the deformable core (compiled, or the references' sampling); counted by hooks instead.
+_CORE_OPS = (
+    'ops_dcnv3::dcnv3_forward',
+    'ops_dcnv3::dcnv4_forward',
+    'aten::grid_sample',
+    'aten::grid_sampler',
+)
 
 
-def dcnv3_core_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> int:
-    """MACs of every DCNv3 core op in one forward of ``model(*inputs)``."""
+def deformable_core_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> int:
+    """MACs of every DCNv3 / DCNv4 core op in one forward of ``model(*inputs)``.
+
+    Args:
+        model (nn.Module): The model (run once, without gradients).
+        inputs (tuple[Tensor]): Its positional inputs.
+    """
     total = 0
 
-    def hook(module: DCNv3, args, output: torch.Tensor) -> None:
+    def hook(module: nn.Module, args, output: torch.Tensor) -> None:
         nonlocal total
         batch, height, width, channels = output.shape
-        total += DCNV3_MACS_PER_SAMPLE * batch * height * width * module.num_points * channels
+        total += DEFORMABLE_MACS_PER_SAMPLE * batch * height * width * module.num_points * channels
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, DCNv3)]
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (DCNv3, DCNv4))
+    ]
     try:
         with torch.no_grad():
             model(*inputs)
@@ -45,8 +66,13 @@ def dcnv3_core_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> int:
 def count_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> Dict[str, int]:
     """Counts FLOPs (MACs) and parameters of ``model(*inputs)``.
 
+    Args:
+        model (nn.Module): The model (put in eval mode for the count, then restored).
+        inputs (tuple[Tensor]): Its positional inputs.
+
     Returns:
-        dict: ``dense`` (traced layers), ``dcnv3_core``, ``total`` and ``params``.
+        dict: ``dense`` (traced layers), ``deformable_core`` (DCNv3 / DCNv4 sampling),
+        ``total`` and ``params``.
     """
     was_training = model.training
     model.eval()
@@ -56,8 +82,37 @@ def count_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> Dict[str,
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         analyzer.tracer_warnings('none')
         dense = analyzer.total()
-        core = dcnv3_core_flops(model, inputs)
+        core = deformable_core_flops(model, inputs)
     finally:
         model.train(was_training)
     params = sum(p.numel() for p in model.parameters())
-    return dict(dense=dense, dcnv3_core=core, total=dense + core, params=params)
+    return dict(dense=dense, deformable_core=core, total=dense + core, params=params)
+
+
+class _BackboneNeck(nn.Module):
+    """Backbone followed by the optional neck (the part of a detector that runs alone)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.backbone = model.backbone
+        self.neck = getattr(model, 'neck', None)
+
+    def forward(self, x: torch.Tensor):
+        feats = self.backbone(x)
+        return self.neck(feats) if self.neck is not None else feats
+
+
+def build_counted_model(cfg: Config) -> nn.Module:
+    """The config's model in eval mode as counted: the whole model for classification and
+    segmentation, backbone + neck for detection (the heads need image metadata to run).
+
+    Args:
+        cfg (Config): A task config (task from its ``default_scope``; ``internimage`` must be
+            imported so the backbones are registered).
+    """
+    scope = cfg.get('default_scope', 'mmpretrain')
+    init_default_scope(scope)
+    model = MODELS.build(cfg.model)
+    if scope == 'mmdet':
+        model = _BackboneNeck(model)
+    return model.eval()

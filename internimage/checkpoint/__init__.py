@@ -2,7 +2,7 @@
 
 The one place that knows the checkpoint key layouts (``docs/checkpoints.md``) and what
 ``torch.load(weights_only=True)`` may unpickle. Depends only on torch, numpy and
-mmengine (``logging`` and the runner's ``CheckpointLoader``), so the model layer imports it
+mmengine (``logging`` and ``fileio``), so the model layer imports it
 at the top.
 
 Released layouts:
@@ -27,29 +27,29 @@ seeds) and mmengine's ``HistoryBuffer``, which also pickles its statistic method
 one form. Importing the package registers them once (:func:`register_checkpoint_safe_globals`),
 so mmengine's own loads, and the upstream inference APIs that use them, read Runner files.
 
-Reading goes through mmengine's ``CheckpointLoader`` (local paths, ``http(s)://`` with
-download and cache, ``s3://``/``petrel://`` backends, ``open-mmlab://``...), with the
-``weights_only`` mode forced for every ``torch.load`` inside (mmengine's URL path would
-otherwise unpickle fully). Files that need a full unpickle are refused with
+Reading (:func:`load_checkpoint_file`) passes ``weights_only`` to the one ``torch.load`` of
+each read, explicitly, through public APIs only: local paths, ``http(s)://`` URLs with
+``torch.hub.load_state_dict_from_url`` (downloaded once into torch's hub cache, as mmengine
+does; mmengine's own URL loader would unpickle fully) and the other schemes of mmengine's file
+backends (``s3://``, ``petrel://``...) from ``mmengine.fileio.get``. No process-wide switch.
+Files that need a full unpickle are refused with
 :class:`UntrustedCheckpointError`, which names the pickled type and the explicit opt-in
 (``trust=True``; ``trust_checkpoint=True`` in a backbone ``init_cfg``;
 ``--trust-checkpoint`` on the tools).
 """
 
-import contextlib
 import importlib
+import io
 import os
 import pickle
 import re
-import threading
-import warnings
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine import fileio
 from mmengine.logging import HistoryBuffer, print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
 __all__ = [
@@ -181,45 +181,41 @@ class UntrustedCheckpointError(RuntimeError):
 _GLOBAL_PATTERN = re.compile(r'GLOBAL ([\w.]+)')
 _GETATTR_PATTERN = re.compile(r'refusing (getattr\([^)]*\))')
 
-_FORCE_SAFE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
-_FORCE_UNSAFE = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
-_LOAD_LOCK = threading.Lock()
+# mmengine's model-zoo aliases (mmcv-era backbones, no InternImage weights among them).
+_MODEL_ZOO_SCHEMES = ('open-mmlab://', 'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://')
 
 
-@contextlib.contextmanager
-def _torch_load_mode(weights_only: bool):
-    """Every ``torch.load`` inside runs with ``weights_only`` (for this one read).
+def _torch_load(path: str, weights_only: bool, logger: str) -> Any:
+    """The one ``torch.load`` of ``path`` (on the CPU), with ``weights_only`` passed explicitly.
 
-    mmengine's loaders call ``torch.load`` without the argument, except the URL loader,
-    which goes through ``torch.hub`` and passes ``weights_only=False``. torch's
-    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` overrides both; ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
-    (only for an explicit ``trust=True``) turns the unset default into a full unpickle.
-    Set for the duration of one read, under a lock, and restored afterwards.
+    ``http(s)://``: ``torch.hub.load_state_dict_from_url`` (cached in ``<TORCH_HOME>/hub/
+    checkpoints``); another ``scheme://``: the bytes from ``mmengine.fileio.get`` (its file
+    backends: ``s3://``, ``petrel://``...); anything else: a local file.
     """
-    set_var, cleared = (
-        (_FORCE_SAFE, _FORCE_UNSAFE) if weights_only else (_FORCE_UNSAFE, _FORCE_SAFE)
-    )
-    with _LOAD_LOCK:
-        saved = {name: os.environ.get(name) for name in (set_var, cleared)}
-        os.environ[set_var] = '1'
-        os.environ.pop(cleared, None)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings('ignore', message='Environment variable TORCH_FORCE')
-                yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    if path.startswith(_MODEL_ZOO_SCHEMES):
+        raise ValueError(
+            f'{path}: mmengine model-zoo aliases are not read here (they hold no InternImage '
+            'weights); pass the file path or URL'
+        )
+    print_log(f'Loads checkpoint from {path}', logger=logger)
+    if path.startswith(('http://', 'https://')):
+        return torch.hub.load_state_dict_from_url(
+            path, map_location='cpu', progress=False, weights_only=weights_only
+        )
+    if '://' in path:
+        with io.BytesIO(fileio.get(path)) as buffer:
+            return torch.load(buffer, map_location='cpu', weights_only=weights_only)
+    local = os.path.expanduser(path)
+    if not os.path.isfile(local):
+        raise FileNotFoundError(f'checkpoint file not found: {path}')
+    return torch.load(local, map_location='cpu', weights_only=weights_only)
 
 
 def load_checkpoint_file(path: str, trust: bool = False, logger: str = 'current') -> dict:
-    """Reads a checkpoint on CPU through mmengine's ``CheckpointLoader``.
+    """Reads a checkpoint on CPU.
 
     Local paths, ``http(s)://`` URLs (downloaded once into torch's hub cache) and mmengine's
-    other schemes (``s3://``, ``petrel://``, ``open-mmlab://``...) all work. By default the
+    file-backend schemes (``s3://``, ``petrel://``...) all work. By default the
     file is read with ``weights_only=True``: tensors, containers and the types of
     :func:`checkpoint_safe_globals`. A file that pickles anything else raises
     :class:`UntrustedCheckpointError` naming the type; ``trust=True`` reads it with a full
@@ -227,8 +223,7 @@ def load_checkpoint_file(path: str, trust: bool = False, logger: str = 'current'
     """
     try:
         register_checkpoint_safe_globals()  # in case a safe_globals context removed them
-        with _torch_load_mode(weights_only=not trust):
-            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu', logger=logger)
+        checkpoint = _torch_load(path, weights_only=not trust, logger=logger)
     except pickle.UnpicklingError as error:
         message = str(error)
         found = _GLOBAL_PATTERN.search(message) or _GETATTR_PATTERN.search(message)

@@ -36,6 +36,7 @@ from ops_dcnv3.onnx_export import (
 )
 
 from ..checkpoint import extract_state_dict, load_checkpoint_file
+from .runtime import read_metadata  # noqa: F401 (one definition, re-exported here)
 
 __all__ = [
     'DeployError',
@@ -400,7 +401,8 @@ def _gelu(self, approximate: str = 'none'):
 
     torchlib writes ``x * (0.5 * (1 + erf(x / sqrt 2)))``, which ONNX Runtime 1.32 leaves as
     five nodes (Erf alone costs ~4% of InternImage-T); ``(x * (1 + erf(x / sqrt 2))) * 0.5`` is
-    the same function in the order its GeluFusion matches.
+    the same function in the order its GeluFusion matches. That order is ONNX Runtime's
+    behaviour, not a standard: tests/deploy/test_gelu_fusion.py fails when it changes.
     """
     from onnxscript import opset18 as op
 
@@ -660,21 +662,3 @@ def export_onnx(
         seg_output=seg_output,
         info=info,
     )
-
-
-def read_metadata(path_or_model) -> Dict[str, Any]:
-    """The ``metadata_props`` of an exported file, JSON values decoded (others as str)."""
-    import onnx
-
-    model = (
-        onnx.load(path_or_model, load_external_data=False)
-        if isinstance(path_or_model, (str, os.PathLike))
-        else path_or_model
-    )
-    result = {}
-    for prop in model.metadata_props:
-        try:
-            result[prop.key] = json.loads(prop.value)
-        except ValueError:
-            result[prop.key] = prop.value
-    return result

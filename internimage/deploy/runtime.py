@@ -1,10 +1,19 @@
-"""Running exported files in ONNX Runtime and OpenVINO (CPU), for the tools and tests."""
+"""Reading and running exported files in ONNX Runtime and OpenVINO (CPU), without PyTorch.
 
-from typing import Dict, List, Optional, Sequence
+Needs numpy, onnx (for :func:`read_metadata`) and the runtime used (``onnxruntime`` or
+``openvino``), the packages of ``requirements/deploy.txt``; it imports no torch, mmengine or
+model code, so ``tools/deploy/onnx_infer.py`` runs where only these are installed (the
+package's ``__init__`` files skip the model stack when torch is missing).
+"""
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 __all__ = [
+    'read_metadata',
     'ort_session',
     'run_ort',
     'openvino_model',
@@ -12,6 +21,29 @@ __all__ = [
     'max_relative_error',
     'compare_outputs',
 ]
+
+
+def read_metadata(path_or_model: Union[str, os.PathLike, Any]) -> Dict[str, Any]:
+    """The ``metadata_props`` of an exported file, JSON values decoded (others as str).
+
+    Args:
+        path_or_model (str | PathLike | onnx.ModelProto): The ``.onnx`` file (its external
+            data is not read), or a model already loaded.
+    """
+    import onnx
+
+    model = (
+        onnx.load(path_or_model, load_external_data=False)
+        if isinstance(path_or_model, (str, os.PathLike))
+        else path_or_model
+    )
+    result = {}
+    for prop in model.metadata_props:
+        try:
+            result[prop.key] = json.loads(prop.value)
+        except ValueError:
+            result[prop.key] = prop.value
+    return result
 
 
 def ort_session(path: str, threads: Optional[int] = None):
@@ -54,14 +86,26 @@ def run_openvino(compiled, image: np.ndarray) -> List[np.ndarray]:
     return [np.asarray(results[output]) for output in compiled.outputs]
 
 
-def max_relative_error(value: np.ndarray, reference: np.ndarray) -> float:
-    """``max |value - reference| / max |reference|`` in float64."""
-    value = np.asarray(value, dtype=np.float64)
-    reference = np.asarray(reference, dtype=np.float64)
+def max_relative_error(value, reference) -> float:
+    """``max |value - reference| / max |reference|`` in float64 (1 as the scale when the
+    reference is all zeros).
+
+    Args:
+        value (array-like | Tensor): The values to judge (torch tensors on any device are
+            read without importing torch here).
+        reference (array-like | Tensor): The values they should have (same shape).
+    """
+    value, reference = _as_float64(value), _as_float64(reference)
     if value.shape != reference.shape:
         raise ValueError(f'shapes differ: {value.shape} vs {reference.shape}')
     scale = np.abs(reference).max()
     return float(np.abs(value - reference).max() / (scale if scale > 0 else 1.0))
+
+
+def _as_float64(values) -> np.ndarray:
+    if hasattr(values, 'detach'):  # a torch tensor: leave autograd and the device
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
 
 
 def compare_outputs(outputs: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> List[float]:

@@ -8,7 +8,12 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-__all__ = ['RandomStateHook', 'get_random_state', 'set_random_state']
+__all__ = [
+    'RandomStateHook',
+    'get_random_state',
+    'set_random_state',
+    'restore_after_resume_replay',
+]
 
 #: checkpoint key of the saved generator states.
 RANDOM_STATE_KEY = 'random_state'
@@ -98,13 +103,28 @@ class RandomStateHook(Hook):
 
     def before_train(self, runner) -> None:
         state, self._resumed_state = self._resumed_state, None
-        if state is None:
-            return
-        loop = runner.train_loop
-        iterator = getattr(loop, 'dataloader_iterator', None)
-        if iterator is not None and runner.iter > 0:
-            loop.dataloader_iterator = _RestoreAfterSkip(
-                iterator, runner.iter, lambda: set_random_state(state)
-            )
-        else:
-            set_random_state(state)
+        if state is not None:
+            restore_after_resume_replay(runner, lambda: set_random_state(state))
+
+
+def restore_after_resume_replay(runner, restore: Callable[[], None]) -> None:
+    """Calls ``restore`` right before the first batch a resumed run trains on.
+
+    The one place that leans on mmengine's loop internals: ``IterBasedTrainLoop.run()``
+    (mmengine 0.10.7) replays the ``runner.iter`` batches already trained, through
+    ``loop.dataloader_iterator``, after the ``before_train`` hooks and before the first new
+    batch; no hook runs in between. So the iterator is wrapped to call ``restore`` after that
+    many batches (the replay's random augmentations would otherwise advance the generators
+    past the saved point). Other loops, or a run at iteration 0, have no replay: ``restore``
+    runs now. tests/tools/test_resume_replay.py fails if mmengine changes the replay.
+
+    Args:
+        runner (Runner): The runner, in ``before_train``.
+        restore (callable): What to run before the first new batch.
+    """
+    loop = runner.train_loop
+    iterator = getattr(loop, 'dataloader_iterator', None)
+    if iterator is not None and runner.iter > 0:
+        loop.dataloader_iterator = _RestoreAfterSkip(iterator, runner.iter, restore)
+    else:
+        restore()

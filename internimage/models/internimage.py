@@ -15,8 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
+from mmengine.model import BaseModule, initialize
 from mmengine.registry import MODELS
 from torch import nn
 
@@ -55,6 +54,12 @@ _DEFAULT_ARCH = {
 }
 _CORE_OPS = {'DCNv3': DCNv3, 'DCNv4': DCNv4}
 # Settings the released variants share (see docs/architecture.md for the whole table).
+#: The backbone's default init (the official ``_init_weights``) as mmengine initializers:
+#: Linear trunc-normal(std 0.02) with zero bias, LayerNorm weight 1 and bias 0.
+DEFAULT_INIT_CFG = [
+    dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
+    dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0),
+]
 _SCALED_POST_NORM = dict(layer_scale=1e-5, post_norm=True)  # S, B, L, XL
 _L_XL = dict(_SCALED_POST_NORM, offset_scale=2.0)
 _H_G = dict(dw_kernel_size=5, center_feature_scale=True)
@@ -575,15 +580,10 @@ class InternImage(BaseModule):
         return parsed
 
     def _init_default_weights(self) -> None:
-        """Linear: trunc-normal(0.02), bias 0; LayerNorm: 1/0; then the mixers' own init."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        """:data:`DEFAULT_INIT_CFG` through mmengine's initializers, then the mixers' own
+        init (zero offsets and point weights), which no initializer expresses: it zeroes
+        sub-layers by their role in the op, not by their type."""
+        initialize(self, DEFAULT_INIT_CFG)
         for module in self.modules():
             if isinstance(module, (DCNv3, DCNv4)):
                 module.reset_parameters()

@@ -3,8 +3,9 @@
 InternImage-T classifier and UperNet-T (random weights, small inputs), tiny H-style and
 L-style archs (every DCNv3/backbone feature: dw_kernel_size 5, center_feature_scale,
 res_post_norm, level-2 post norms, the attention-pooling head; offset_scale 2, post_norm,
-layer scale) and the detector's backbone + neck. DCNv3 offsets/masks, gates and layer scales
-are randomised first (internimage.deploy.testing): the default init would hide mapping bugs.
+layer scale) and the detector's backbone + neck. DCNv3 offsets/masks, gates and layer
+scales are randomised first (ops_dcnv3.testing.randomise_parameters): the default init would
+hide mapping bugs.
 Max relative difference (max|a-b| / max|b|) must stay <= 1e-4 in float32.
 """
 
@@ -21,9 +22,9 @@ from internimage.deploy.runtime import (
     run_openvino,
     run_ort,
 )
-from internimage.deploy.testing import randomize_for_export_check
 from ops_dcnv3 import DCNv3
 from ops_dcnv3.onnx_export import CUSTOM_DOMAIN, CUSTOM_OP_TYPE
+from ops_dcnv3.testing import randomise_parameters
 
 pytestmark = [pytest.mark.needs_extension, pytest.mark.slow]
 
@@ -31,6 +32,7 @@ TOLERANCE = 1e-4
 CLS_T = 'configs/classification/internimage-t_8xb128_in1k.py'
 SEG_T = 'configs/segmentation/internimage-t_upernet_8xb2-160k_ade20k-512x512.py'
 CLS_TINY = 'configs/quickstart/internimage-tiny_quickstart_cls.py'
+CLS_FLASH_TINY = 'configs/quickstart/flash-internimage-tiny_quickstart_cls.py'
 DET_TINY = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
 TINY = dict(channels=32, depths=[1, 1, 2, 1], groups=[2, 4, 8, 16])
 H_STYLE = dict(
@@ -45,7 +47,7 @@ L_STYLE = dict(TINY, offset_scale=2.0, post_norm=True, layer_scale=1e-5)
 
 def _build(config, cfg_options=None, seed=0):
     model, cfg, task, info = load_task_model(config, 'none', cfg_options)
-    randomize_for_export_check(model, seed=seed)
+    randomise_parameters(model, seed=seed)
     return model, task, info
 
 
@@ -187,3 +189,15 @@ def test_detector_features_dynamic(tmp_path):
     assert meta['outputs'] == [f'feat{i}' for i in range(5)]
     assert meta['classes'] == ['circle', 'square', 'triangle']
     _check_runtimes(path, model, task, [(1, 64, 96), (3, 96, 64)])
+
+
+def test_flash_internimage_classifier_dynamic(tmp_path):
+    """FlashInternImage (DCNv4) in the GridSample form, in both runtimes."""
+    torch.manual_seed(0)  # the layers randomise_parameters leaves at their init
+    model, task, info = _build(CLS_FLASH_TINY, seed=3)
+    path = export_task_model(
+        model, task, str(tmp_path / 'flash.onnx'), shape=(64, 64), dynamic=True, info=info
+    )
+    graph = _check_graph(path).graph
+    assert 'GridSample' in {n.op_type for n in graph.node}
+    _check_runtimes(path, model, task, [(1, 64, 64), (2, 96, 64)])

@@ -3,8 +3,6 @@ metadata, and export -> onnx_infer.py as a user runs them."""
 
 import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ import pytest
 import torch
 
 from internimage.deploy import DeployError, export_onnx, load_task_model, read_metadata
+from tests.tool_runs import run_tool
 
 pytestmark = pytest.mark.needs_extension
 
@@ -44,7 +43,10 @@ def _write_config(folder: Path, text: str) -> str:
     'extra, message',
     [
         (['--shape', '60', '64'], 'not divisible by 32'),
-        (['--dcnv3', 'deformconv', '--opset', '18'], 'opset 18 is too old for --dcnv3 deformconv'),
+        (
+            ['--dcnv3', 'deformconv', '--opset', '18'],
+            "opset 18 is too old for DCNv3 mode 'deformconv'",
+        ),
         (['--opset', '15'], 'GridSample exists from opset 16'),
         (['--seg-output', 'argmax'], '--seg-output applies to segmentation models'),
         # torch writes opset 18; InternImage's LayerNorm cannot be converted down to 16.
@@ -126,12 +128,7 @@ def test_checkpoint_weights_and_classes(tmp_path):
 
 
 def _run(*args):
-    env = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return proc.stdout
+    return run_tool(*args, timeout=600)
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,7 @@
-"""The DCNv3 op's ONNX translations (ops_dcnv3.onnx_export) against dcnv3_reference.
+"""The DCNv3 and DCNv4 ops' ONNX translations (ops_dcnv3.onnx_export) against
+dcnv3_reference / dcnv4_reference.
 
-Each case exports a module calling ``ops_dcnv3::dcnv3_forward`` with
+Each case exports a module calling ``ops_dcnv3::dcnv3_forward`` (or ``dcnv4_forward``) with
 ``torch.onnx.export(dynamo=True)`` and runs the file: ``gridsample`` in ONNX Runtime and
 OpenVINO, ``deformconv`` in ONNX Runtime; ``custom`` is checked by reading the graph.
 Offsets reach past the image border, so the zero padding is exercised too.
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from internimage.deploy.runtime import max_relative_error, openvino_model, ort_session
-from ops_dcnv3 import dcnv3_reference
+from ops_dcnv3 import dcnv3_reference, dcnv4_reference, pack_offset_mask
 from ops_dcnv3.onnx_export import (
     CUSTOM_DOMAIN,
     CUSTOM_OP_TYPE,
@@ -39,12 +40,10 @@ CASES = {
 }
 
 
-def _reference(input, offset, mask, case):
-    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, softmax = case
-    return dcnv3_reference(
-        input,
-        offset,
-        mask,
+def _keywords(case):
+    """The case as the references' keyword arguments (softmax_mask aside: DCNv4 has none)."""
+    kh, kw, sh, sw, ph, pw, dh, dw, group, _, scale, remove_center, _ = case
+    return dict(
         kernel_size=(kh, kw),
         stride=(sh, sw),
         padding=(ph, pw),
@@ -52,8 +51,11 @@ def _reference(input, offset, mask, case):
         group=group,
         offset_scale=scale,
         remove_center=remove_center,
-        softmax_mask=softmax,
     )
+
+
+def _reference(input, offset, mask, case):
+    return dcnv3_reference(input, offset, mask, softmax_mask=case[-1], **_keywords(case))
 
 
 class _Op(torch.nn.Module):
@@ -63,6 +65,17 @@ class _Op(torch.nn.Module):
 
     def forward(self, input, offset, mask):
         return torch.ops.ops_dcnv3.dcnv3_forward(input, offset, mask, *self.args)
+
+
+class _DCNv4Op(torch.nn.Module):
+    """``dcnv4_forward`` on the case's hyper-parameters (DCNv4 has no softmax_mask)."""
+
+    def __init__(self, case):
+        super().__init__()
+        self.args = list(case[:-1])
+
+    def forward(self, input, offset_mask):
+        return torch.ops.ops_dcnv3.dcnv4_forward(input, offset_mask, *self.args)
 
 
 def _inputs(case, batch=2, height=7, width=9, seed=0):
@@ -79,15 +92,31 @@ def _inputs(case, batch=2, height=7, width=9, seed=0):
     return input, offset, mask.flatten(3)
 
 
-def _export(case, mode, opset=None, dynamic=False):
+def _dcnv4_inputs(case, seed=0):
+    """(input, offset_mask): DCNv3 inputs packed, the padding filled with values the op must
+    ignore; weights not normalised (DCNv4 applies no softmax)."""
+    input, offset, mask = _inputs(case, seed=seed)
+    packed = pack_offset_mask(offset, mask * 3, case[8])
+    packed[..., offset.shape[-1] + mask.shape[-1] :] = 7.0
+    return input, packed
+
+
+def _dcnv4_reference(input, offset_mask, case):
+    return dcnv4_reference(input, offset_mask, **_keywords(case))
+
+
+def _export(case, mode, opset=None, dynamic=False, dcnv4=False):
     opset = check_export_opset(mode, opset)
+    module = _DCNv4Op(case) if dcnv4 else _Op(case)
+    example = _dcnv4_inputs(case) if dcnv4 else _inputs(case)
     shapes = None
     if dynamic:
         dims = {0: 'batch', 1: 'height', 2: 'width'}
-        shapes = {'input': dims, 'offset': dims, 'mask': dims}
+        names = ('input', 'offset_mask') if dcnv4 else ('input', 'offset', 'mask')
+        shapes = {name: dims for name in names}
     program = torch.onnx.export(
-        _Op(case).eval(),
-        _inputs(case),
+        module.eval(),
+        example,
         dynamo=True,
         opset_version=opset,
         dynamic_shapes=shapes,
@@ -115,6 +144,16 @@ def _assert_standard(model):
     assert not model.functions
 
 
+def _check_both_runtimes(model, tensors, expected, tmp_path):
+    """The file's output within TOLERANCE of ``expected`` in ONNX Runtime and OpenVINO."""
+    assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
+    path = str(tmp_path / 'op.onnx')
+    onnx.save(model, path)
+    compiled = openvino_model(path)
+    result = compiled([t.numpy() for t in tensors])[compiled.outputs[0]]
+    assert max_relative_error(result, expected) <= TOLERANCE
+
+
 @pytest.mark.parametrize('name', list(CASES))
 def test_gridsample_matches_reference(name, tmp_path):
     case = CASES[name]
@@ -122,13 +161,7 @@ def test_gridsample_matches_reference(name, tmp_path):
     _assert_standard(model)
     assert 'GridSample' in {n.op_type for n in model.graph.node}
     tensors = _inputs(case, seed=1)
-    expected = _reference(*tensors, case).numpy()
-    assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
-    path = str(tmp_path / 'op.onnx')
-    onnx.save(model, path)
-    compiled = openvino_model(path)
-    result = compiled([t.numpy() for t in tensors])[compiled.outputs[0]]
-    assert max_relative_error(result, expected) <= TOLERANCE
+    _check_both_runtimes(model, tensors, _reference(*tensors, case).numpy(), tmp_path)
 
 
 @pytest.mark.parametrize('name', list(CASES))
@@ -140,6 +173,49 @@ def test_deformconv_matches_reference(name):
     tensors = _inputs(case, seed=2)
     expected = _reference(*tensors, case).numpy()
     assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
+
+
+# DCNv4: no softmax (the cases' softmax_mask is dropped); the other hyper-parameters vary.
+DCNV4_CASES = ['default', 'stride2', 'remove_center', 'offset_scale2', 'mixed']
+
+
+@pytest.mark.parametrize('name', DCNV4_CASES)
+def test_dcnv4_gridsample_matches_reference(name, tmp_path):
+    case = CASES[name]
+    model = _export(case, 'gridsample', dcnv4=True)
+    _assert_standard(model)
+    assert 'Softmax' not in {n.op_type for n in model.graph.node}
+    tensors = _dcnv4_inputs(case, seed=5)
+    _check_both_runtimes(model, tensors, _dcnv4_reference(*tensors, case).numpy(), tmp_path)
+
+
+@pytest.mark.parametrize('name', ['remove_center', 'mixed'])
+def test_dcnv4_deformconv_matches_reference(name):
+    case = CASES[name]
+    model = _export(case, 'deformconv', dcnv4=True)
+    _assert_standard(model)
+    tensors = _dcnv4_inputs(case, seed=6)
+    expected = _dcnv4_reference(*tensors, case).numpy()
+    assert max_relative_error(_run_ort(model, tensors), expected) <= TOLERANCE
+
+
+def test_dcnv4_dynamic_shapes():
+    case = CASES['stride2']
+    model = _export(case, 'gridsample', dynamic=True, dcnv4=True)
+    session = ort_session(model.SerializeToString())
+    for batch, height, width in ((1, 7, 9), (3, 12, 5)):
+        input, offset, mask = _inputs(case, batch, height, width, seed=7)
+        tensors = (input, pack_offset_mask(offset, mask, case[8]))
+        result = session.run(None, _feed(session, tensors))[0]
+        assert max_relative_error(result, _dcnv4_reference(*tensors, case).numpy()) <= TOLERANCE
+
+
+def test_dcnv4_custom_node_takes_unpacked_weights():
+    case = CASES['mixed']
+    model = _export(case, 'custom', dcnv4=True)
+    nodes = [n.op_type for n in model.graph.node]
+    assert nodes.count(CUSTOM_OP_TYPE) == 1
+    assert 'Softmax' not in nodes  # DCNv4 weights are used as they are
 
 
 @pytest.mark.parametrize('name', ['default', 'remove_center', 'mixed'])
@@ -202,7 +278,7 @@ def test_opset_checks():
     assert check_export_opset('gridsample') == 18
     assert check_export_opset('deformconv') == 19
     assert check_export_opset('custom', 17) == 17
-    with pytest.raises(ValueError, match='opset 18 is too old for --dcnv3 deformconv'):
+    with pytest.raises(ValueError, match="opset 18 is too old for DCNv3 mode 'deformconv'"):
         check_export_opset('deformconv', 18)
     with pytest.raises(ValueError, match='GridSample exists from opset 16'):
         check_export_opset('gridsample', 15)

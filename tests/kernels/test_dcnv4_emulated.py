@@ -10,10 +10,11 @@ inside NaN guards), so a read of the wrong entry shows up as NaN.
 import pytest
 import torch
 
-from ops_dcnv3.testing import DCNv3Config, make_dcnv4_inputs
+from ops_dcnv3.testing import DCNv3Config
 from tests.kernels.dcnv3_naive import CASES, random_like_output
 from tests.kernels.dcnv4_naive import naive_dcnv4_with_grads
 from tests.kernels.test_cuda_emulated import TOLERANCE, assert_matches, emulated, guarded
+from tests.ops.op_runs import make_dcnv4_inputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_extension]
 __all__ = ['emulated']  # the fixture, shared with the DCNv3 emulator tests

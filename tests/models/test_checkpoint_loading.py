@@ -1,6 +1,6 @@
-"""Checkpoint reading through mmengine's ``CheckpointLoader``: URLs (a file served on
-127.0.0.1), safe loading forced even where mmengine's URL path would unpickle fully, and the
-explicit opt-in for files that pickle more than tensors."""
+"""Checkpoint reading: URLs (a file served on 127.0.0.1), safe loading (``weights_only``
+passed to every ``torch.load`` explicitly, with no process-wide ``TORCH_FORCE_*`` switch),
+and the explicit opt-in for files that pickle more than tensors."""
 
 import argparse
 import functools
@@ -62,13 +62,14 @@ def served(tmp_path, monkeypatch):
 
 @pytest.fixture
 def load_modes(monkeypatch):
-    """Records, for every torch.load, whether it unpickled fully."""
+    """Records, for every torch.load, whether it unpickled fully (the argument it was
+    given: no environment switch may decide it)."""
     real_load = torch.load
     modes = []
 
     def watched(*args, **kwargs):
-        forced = os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD') == '1'
-        modes.append('weights_only' if forced or kwargs.get('weights_only') else 'full')
+        assert not [name for name in os.environ if name.startswith('TORCH_FORCE')]
+        modes.append('weights_only' if kwargs['weights_only'] else 'full')
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(torch, 'load', watched)
@@ -105,7 +106,7 @@ def test_config_init_cfg_url_loads_exactly(served, load_modes, monkeypatch):
     assert set(own) == set(weights)
     for key, value in weights.items():
         assert torch.equal(own[key], value), key
-    assert load_modes == ['weights_only']  # mmengine's URL loader alone would pass False
+    assert load_modes == ['weights_only']  # mmengine's URL loader would pass False
     assert (Path(os.environ['TORCH_HOME']) / 'hub' / 'checkpoints').is_dir()  # cached
 
 
@@ -171,8 +172,6 @@ def test_pickled_object_clear_error_and_opt_in(tmp_path, load_modes):
     # The opt-in was for that one read: the next default read is weights_only again.
     with pytest.raises(UntrustedCheckpointError):
         load_checkpoint_file(str(path))
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
-    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
 
 
 def test_convert_tool_needs_trust_for_pickled_objects(tmp_path):
@@ -192,6 +191,13 @@ def test_convert_tool_needs_trust_for_pickled_objects(tmp_path):
     subprocess.run([*tool, '--trust-checkpoint'], check=True, capture_output=True)
     converted = torch.load(dst, weights_only=True)['state_dict']
     assert len(converted) == len(official)
+
+
+def test_missing_file_and_model_zoo_alias_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='checkpoint file not found: .*absent.pth'):
+        load_checkpoint_file(str(tmp_path / 'absent.pth'))
+    with pytest.raises(ValueError, match='open-mmlab://resnet50_v1c: mmengine model-zoo'):
+        load_checkpoint_file('open-mmlab://resnet50_v1c')
 
 
 def test_reads_keep_the_import_time_allow_list(tmp_path):

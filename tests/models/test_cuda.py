@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from internimage import InternImage
+from internimage.deploy.runtime import max_relative_error
 from ops_dcnv3 import DCNv3
-from ops_dcnv3.testing import max_relative_error
 
 pytestmark = [pytest.mark.cuda, pytest.mark.needs_extension]
 

@@ -1,7 +1,8 @@
 """``internimage/`` imports only downward: checkpoint <- models <- engine <- apis <- deploy.
 
 ``datasets`` and ``analysis`` stand beside the layers and import none of them. Every
-import of a package module is at the top of its file (no lazy import hides a cycle).
+import of a package module runs when its file is imported (at the top, or in a module-level
+``if``/``try`` such as the package's torch-free branch): no lazy import hides a cycle.
 Read from the source with ``ast``; nothing is imported.
 """
 
@@ -36,11 +37,23 @@ def _part(relative: str) -> str:
     return Path(relative).parts[0].removesuffix('.py')
 
 
+def _module_level(statements) -> Iterator[ast.stmt]:
+    """The statements that run on import: the module body and, recursively, the bodies of
+    its ``if`` / ``try`` statements (not functions or classes)."""
+    for node in statements:
+        yield node
+        if isinstance(node, ast.If):
+            yield from _module_level(node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            handlers = [s for h in node.handlers for s in h.body]
+            yield from _module_level(node.body + handlers + node.orelse + node.finalbody)
+
+
 def _package_imports(relative: str) -> Iterator[Tuple[str, bool]]:
     """(imported part, at the top of the file) for every import of a package module."""
     path = PACKAGE / relative
     tree = ast.parse(path.read_text())
-    top_level = set(map(id, tree.body))
+    top_level = set(map(id, _module_level(tree.body)))
     package = Path(relative).parent.parts  # of this file, inside internimage/
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):

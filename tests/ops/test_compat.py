@@ -5,7 +5,8 @@ import torch
 
 from ops_dcnv3 import dcnv3, dcnv3_reference
 from ops_dcnv3.compat import DCNv3Function, dcnv3_core_pytorch
-from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs
+from ops_dcnv3.testing import DCNv3Config, make_inputs
+from tests.ops.op_runs import forward_backward
 
 # Asymmetric in every per-axis argument, so a swapped h/w pair shows.
 CFG = DCNv3Config(

@@ -12,9 +12,11 @@ import functools
 import pytest
 import torch
 
+from internimage.deploy.runtime import max_relative_error
 from ops_dcnv3 import DCNv3, dcnv3, dcnv3_reference
-from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs, max_relative_error
+from ops_dcnv3.testing import DCNv3Config, make_inputs
 from tests.ops.cases import CASES
+from tests.ops.op_runs import forward_backward
 
 pytestmark = [pytest.mark.cuda, pytest.mark.needs_extension]
 

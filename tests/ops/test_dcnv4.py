@@ -16,9 +16,10 @@ from ops_dcnv3 import (
     dcnv4_reference,
     unpack_offset_mask,
 )
-from ops_dcnv3.testing import DCNv3Config, make_dcnv4_inputs, run_with_grads
+from ops_dcnv3.testing import DCNv3Config
 from tests.kernels.dcnv4_naive import naive_dcnv4_with_grads
 from tests.ops.cases import CASES
+from tests.ops.op_runs import make_dcnv4_inputs, run_with_grads
 
 pytestmark = pytest.mark.needs_extension
 

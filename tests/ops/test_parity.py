@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from ops_dcnv3 import dcnv3, dcnv3_reference
-from ops_dcnv3.testing import DCNv3Config, forward_backward, make_inputs
+from ops_dcnv3.testing import DCNv3Config, make_inputs
 from tests.ops.cases import CASES
+from tests.ops.op_runs import forward_backward
 
 pytestmark = pytest.mark.needs_extension
 

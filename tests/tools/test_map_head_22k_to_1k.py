@@ -1,4 +1,5 @@
-"""tools/map_head_22k_to_1k.py keeps, for each 1K class, the row of its 22K class."""
+"""tools/map_head_22k_to_1k.py (internimage.checkpoint.head_22k) keeps, for each 1K class,
+the row of its 22K class."""
 
 import subprocess
 import sys
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from internimage.checkpoint.head_22k import map_head_22k_to_1k, read_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools' / 'map_head_22k_to_1k.py'
@@ -47,21 +50,11 @@ def test_rows_follow_the_mapping(tmp_path):
     'text, message', [('3\nx\n', 'line|integer'), ('21841\n', 'outside'), ('\n', 'empty')]
 )
 def test_bad_mapping_file(tmp_path, text, message):
-    sys.path.insert(0, str(TOOL.parent))
-    try:
-        from map_head_22k_to_1k import read_mapping
-    finally:
-        sys.path.pop(0)
     (tmp_path / 'map.txt').write_text(text)
     with pytest.raises(ValueError, match=message):
         read_mapping(tmp_path / 'map.txt')
 
 
 def test_checkpoint_without_22k_head(tmp_path):
-    sys.path.insert(0, str(TOOL.parent))
-    try:
-        from map_head_22k_to_1k import map_head_22k_to_1k
-    finally:
-        sys.path.pop(0)
     with pytest.raises(ValueError, match='no 22K head'):
         map_head_22k_to_1k(_official_layout(rows=1000)['model'], [0, 1])

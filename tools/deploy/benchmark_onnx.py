@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         run_openvino,
         run_ort,
     )
-    from internimage.deploy.testing import randomize_for_export_check
+    from ops_dcnv3.testing import randomise_parameters
 
     args = parse_args(argv)
     model, cfg, task, info = load_task_model(args.config, 'none')
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         raise SystemExit(
             f'error: {args.config} is a {task} config; the benchmark needs a classifier'
         )
-    randomize_for_export_check(model)
+    randomise_parameters(model)
     wrapper = wrap_for_export(model, task)
     os.makedirs(args.work_dir, exist_ok=True)
     name = osp.splitext(osp.basename(args.config))[0]

@@ -3,10 +3,11 @@
     python tools/deploy/onnx_infer.py MODEL.onnx IMAGE [--out seg.png] [--topk 5]
         [--runtime {onnxruntime,openvino}] [--threads N]
 
-Needs no PyTorch code: preprocessing (resize, channel order, mean/std) comes from the
-metadata export_onnx.py stores in the file. A classifier prints its top-k classes; a
-segmentor writes the label map as a colour image (``--out``, default ``<IMAGE>_seg.png``)
-and prints the classes it found; a detector file (backbone + neck) prints its feature shapes.
+Needs no PyTorch (only requirements/deploy.txt, numpy and opencv-python): preprocessing
+(resize, channel order, mean/std) comes from the metadata export_onnx.py stores in the file.
+A classifier prints its top-k classes; a segmentor writes the label map as a colour image
+(``--out``, default ``<IMAGE>_seg.png``) and prints the classes it found; a detector file
+(backbone + neck) prints its feature shapes.
 """
 
 import argparse
@@ -21,6 +22,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from internimage.deploy.runtime import (  # noqa: E402
     openvino_model,
     ort_session,
+    read_metadata,
     run_openvino,
     run_ort,
 )
@@ -37,23 +39,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--threads', type=int, help='CPU threads (default: the runtime default)')
     return parser.parse_args(argv)
-
-
-def read_metadata(path: str) -> dict:
-    import json
-
-    import onnx
-
-    model = onnx.load(path, load_external_data=False)
-    meta = {}
-    for prop in model.metadata_props:
-        try:
-            meta[prop.key] = json.loads(prop.value)
-        except ValueError:
-            meta[prop.key] = prop.value
-    if 'task' not in meta:
-        raise SystemExit(f'error: {path} has no task metadata (not written by export_onnx.py?)')
-    return meta
 
 
 def _input_size(meta: dict, image: np.ndarray) -> tuple:
@@ -105,6 +90,12 @@ def main(argv=None) -> int:
             print(f'error: {name} file not found: {path}', file=sys.stderr)
             return 2
     meta = read_metadata(args.model)
+    if 'task' not in meta:
+        print(
+            f'error: {args.model} has no task metadata (not written by export_onnx.py?)',
+            file=sys.stderr,
+        )
+        return 2
     image = cv2.imread(args.image, cv2.IMREAD_COLOR)
     if image is None:
         print(f'error: cannot read image {args.image}', file=sys.stderr)
