@@ -12,7 +12,6 @@ import gc
 import logging
 import os
 import os.path as osp
-import zipfile
 from typing import Any, List, Optional
 
 import torch
@@ -25,6 +24,7 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.nn.parallel import DistributedDataParallel
 
+from ..checkpoint import add_allow_partial_argument, check_checkpoint_file
 from ..engine import RandomStateHook
 
 __all__ = [
@@ -65,7 +65,7 @@ def config_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments every tool takes: work dir, config overrides, launcher."""
+    """Arguments every tool takes: work dir, config overrides, launcher, --allow-partial."""
     parser.add_argument(
         '--work-dir', help='directory for logs and checkpoints (default: ./work_dirs/<config name>)'
     )
@@ -81,6 +81,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         default='none',
         help='job launcher for distributed runs',
     )
+    add_allow_partial_argument(parser)
     # torchrun passes the rank through LOCAL_RANK; older launchers pass
     # --local_rank / --local-rank on the command line.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -147,27 +148,6 @@ def enable_amp(cfg: Config) -> None:
         )
     wrapper.type = 'AmpOptimWrapper'
     wrapper.setdefault('loss_scale', 'dynamic')
-
-
-def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
-    """Raise a ``ValueError`` naming ``path`` unless it is a complete torch checkpoint.
-
-    ``torch.save`` writes a zip archive: a file cut short by a crash loses the
-    central directory at its end, and flipped bytes break a member's CRC. Both are
-    caught here, before the Runner starts, because torch's own error on such a file
-    does not say which file it was.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad_member = archive.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise ValueError(
-            f'{what} {path} is not a readable torch checkpoint (truncated or corrupted?): {error}'
-        ) from error
-    if bad_member is not None:
-        raise ValueError(f'{what} {path} is corrupted: CRC mismatch in member {bad_member!r}')
 
 
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:
