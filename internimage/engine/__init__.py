@@ -1,5 +1,6 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .divergence import StopOnDivergenceHook, TrainingDivergedError
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -11,5 +12,7 @@ __all__ = [
     'InternImageClsLayerDecayOptimizerConstructor',
     'InternImageLayerDecayOptimizerConstructor',
     'RandomStateHook',
+    'StopOnDivergenceHook',
+    'TrainingDivergedError',
     'is_no_decay_param',
 ]
