@@ -66,20 +66,18 @@ def expected_error(problem: dict):
     return None
 
 
+def _generated(make, problem: dict, **kwargs) -> list:
+    """``make`` (make_inputs / make_dcnv4_inputs) for a valid problem, as a list (tests
+    poison the tensors in place)."""
+    size = (problem['batch'], problem['height'], problem['width'])
+    options = dict(offset_range=problem['offset_range'], seed=problem['seed'], **kwargs)
+    return list(make(problem['config'], *size, dtype=DTYPE, **options))
+
+
 def _dcnv3_inputs(problem: dict):
     config = problem['config']
     if expected_error(problem) is None:
-        return list(
-            make_inputs(
-                config,
-                problem['batch'],
-                problem['height'],
-                problem['width'],
-                dtype=DTYPE,
-                offset_range=problem['offset_range'],
-                seed=problem['seed'],
-            )
-        )
+        return _generated(make_inputs, problem)
     # An invalid geometry: well-formed tensors of a 1x1 output (the error comes first).
     kernel_h, kernel_w = config.pairs()[0]
     points = max(kernel_h * kernel_w - int(config.remove_center), 1)
@@ -125,16 +123,8 @@ def test_dcnv4_matches_reference_or_raises(problem, padding_value):
         _assert_raises_documented(dcnv4, (input, offset_mask), config, problem)
         _assert_raises_documented(dcnv4_reference, (input, offset_mask), config, problem)
         return
-    tensors = make_dcnv4_inputs(
-        config,
-        problem['batch'],
-        problem['height'],
-        problem['width'],
-        dtype=DTYPE,
-        offset_range=problem['offset_range'],
-        seed=problem['seed'],
-        padding_value=padding_value,  # padding entries must be ignored, NaN included
-    )
+    # Padding entries must be ignored, NaN included.
+    tensors = _generated(make_dcnv4_inputs, problem, padding_value=padding_value)
     # The reference's gradient of the padding is zero; compare the used entries only.
     out, (grad_input, grad_packed), grad_out = run_with_grads(dcnv4, tensors, config)
     used = config.group * config.num_points * 3
@@ -201,15 +191,7 @@ def test_dcnv4_non_finite_values(problem, which, value, index):
     error and agreement wherever both are finite; one in the padding of ``offset_mask``
     changes nothing."""
     config = problem['config']
-    tensors = make_dcnv4_inputs(
-        config,
-        problem['batch'],
-        problem['height'],
-        problem['width'],
-        dtype=DTYPE,
-        offset_range=problem['offset_range'],
-        seed=problem['seed'],
-    )
+    tensors = _generated(make_dcnv4_inputs, problem)
     clean = dcnv4_reference(*tensors, **config.kwargs)
     _poison(tensors[which], index, value)
     out = dcnv4(*tensors, **config.kwargs)

@@ -19,6 +19,7 @@ from internimage.checkpoint import (
     CheckpointReadError,
     partial_checkpoint_loading,
 )
+from tests.models.official_keys import official_classification_layout
 
 from .dist_support import make_cls_data
 
@@ -182,14 +183,7 @@ def official(files, tmp_path_factory):
     """The classifier in the official classification layout ({'model': ...})."""
     base = tmp_path_factory.mktemp('official')
     good = torch.load(files['good'], weights_only=True)['state_dict']
-    weights = {}
-    for key, value in good.items():
-        if key.startswith('backbone.'):
-            weights[key[len('backbone.') :]] = value
-        elif key.startswith('head.fc.'):
-            weights['head.' + key[len('head.fc.') :]] = value
-        else:
-            weights[key[len('head.') :]] = value
+    weights = official_classification_layout(good)
     paths = {}
     paths['full'] = base / 'official.pth'
     torch.save({'model': weights}, paths['full'])
