@@ -46,14 +46,17 @@ def _non_finite(values: Dict[str, Any]) -> Dict[str, float]:
 
 
 def _non_finite_tensors(named: Iterable[Tuple[str, torch.Tensor]]) -> List[str]:
-    """Names of the floating-point tensors holding a NaN or inf. One float64 sum per
-    tensor and a single host sync when all are finite (float32 values cannot overflow
-    a float64 sum)."""
+    """Names of the floating-point tensors holding a NaN or inf: one float64 sum per tensor,
+    added up per device, and one host sync per device when all are finite (a sum of float32
+    values cannot overflow float64, so an inf total means an inf or NaN element)."""
     floating = [(n, t.detach()) for n, t in named if torch.is_tensor(t) and t.is_floating_point()]
-    if not floating:
-        return []
-    total = torch.stack([t.sum(dtype=torch.float64).to('cpu') for _, t in floating]).sum()
-    if torch.isfinite(total):
+    totals: Dict[torch.device, torch.Tensor] = {}
+    for _, tensor in floating:
+        partial = tensor.sum(dtype=torch.float64)
+        totals[tensor.device] = (
+            totals[tensor.device] + partial if tensor.device in totals else partial
+        )
+    if all(bool(torch.isfinite(total)) for total in totals.values()):
         return []
     return [name for name, tensor in floating if not tensor.isfinite().all()]
 
