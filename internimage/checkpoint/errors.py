@@ -90,7 +90,7 @@ class CheckpointMismatchError(ValueError):
             f'checkpoint {path} does not fit the model: '
             + '; '.join(p for p in problems if p)
             + _layout_hint(missing, unexpected)
-            + f'. Nothing was evaluated. To load the matching part anyway, use {PARTIAL_OPTION}.'
+            + f'. Nothing was loaded. To load the matching part anyway, use {PARTIAL_OPTION}.'
         )
 
 

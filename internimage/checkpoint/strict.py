@@ -41,7 +41,7 @@ import functools
 import os.path as osp
 import pickle
 import zipfile
-from typing import Callable, Dict, Iterator
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import torch
 from mmengine.model import BaseModel, is_model_wrapper
@@ -173,8 +173,19 @@ def _unwrapped(module: nn.Module) -> nn.Module:
     return module
 
 
-def fit_report(model: nn.Module, state_dict: Dict[str, object]):
-    """(missing, unexpected, reshaped) of ``state_dict`` against ``model``."""
+def fit_report(
+    model: nn.Module, state_dict: Dict[str, object]
+) -> Tuple[List[str], List[str], List[str]]:
+    """How ``state_dict`` fits ``model``.
+
+    Args:
+        model (nn.Module): The model (not a wrapper).
+        state_dict (dict): Keys as the model names them.
+
+    Returns:
+        tuple: (missing keys, unexpected keys, ``'key: file (shape) vs model (shape)'``
+        entries of keys with another shape).
+    """
     own = model.state_dict()
     # mmengine's loader ignores a missing BN counter, and so do we.
     missing = [k for k in own if k not in state_dict and not k.endswith('num_batches_tracked')]
