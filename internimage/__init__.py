@@ -12,7 +12,10 @@ allow-lists, once, the metadata types mmengine's checkpoints pickle (numpy value
 ``HistoryBuffer``) for ``torch.load(weights_only=True)``, so the upstream inference APIs
 (``DetInferencer``, ``init_detector``, ``MMSegInferencer``, ``init_model``,
 ``ImageClassificationInferencer``, ``get_model``...) read checkpoints written by our tools;
-a config's ``custom_imports=['internimage']`` does the same. And it registers the
+a config's ``custom_imports=['internimage']`` does the same. It makes mmengine's whole-model
+checkpoint loads strict (a file that misses weights of the model or holds keys it lacks,
+or is truncated or corrupted, is refused naming the file; ``partial_checkpoint_loading()``
+is the explicit opt-out; docs/checkpoints.md). And it registers the
 classification configs in mmpretrain's ``ModelHub`` (``configs/model-index.yml``), so
 ``get_model('internimage-t_8xb128_in1k', pretrained=...)`` and ``inference_model`` work.
 
@@ -43,7 +46,9 @@ else:
 if _TORCH_IMPORT_ERROR is None:
     from .checkpoint import (
         convert_classification_checkpoint,
+        install_strict_checkpoint_loading,
         load_backbone_checkpoint,
+        partial_checkpoint_loading,
         register_checkpoint_safe_globals,
     )
     from .engine import (
@@ -60,6 +65,7 @@ if _TORCH_IMPORT_ERROR is None:
     )
 
     register_checkpoint_safe_globals()
+    install_strict_checkpoint_loading()
     register_model_index()
 
 else:
@@ -86,4 +92,5 @@ __all__ = [
     'RandomStateHook',
     'load_backbone_checkpoint',
     'convert_classification_checkpoint',
+    'partial_checkpoint_loading',
 ]

@@ -6,14 +6,20 @@ Markers (``pytest -m cuda`` selects the GPU subset, ``-m "not slow"`` a quick ru
 - ``needs_extension``: needs the compiled ``ops_dcnv3._C``; skipped when it is not built.
 - ``slow``: takes more than a few seconds (training runs, large tensors, subprocesses).
 
+Hypothesis profiles: ``ci`` (default: few examples, derandomised, so runs repeat) and
+``slow`` (many examples, new ones each run): ``HYPOTHESIS_PROFILE=slow pytest ...`` or
+``pytest --hypothesis-profile=slow ...``.
+
 A test that needs a GPU or the extension only for some parameters marks those parameters:
 ``pytest.param('cuda', marks=pytest.mark.cuda)``.
 """
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,3 +60,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 def repo_root() -> Path:
     """The repository root (configs/, tools/ and data paths are relative to it)."""
     return REPO_ROOT
+
+
+# Property-based tests (hypothesis): a few examples per test in CI, many for a local run
+# with HYPOTHESIS_PROFILE=slow (or pytest --hypothesis-profile=slow).
+settings.register_profile('ci', max_examples=15, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile('slow', max_examples=400, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))

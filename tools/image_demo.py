@@ -1,11 +1,13 @@
 """Predict on one image and save the rendered result.
 
     python tools/image_demo.py CONFIG CHECKPOINT IMAGE [--out-file result.png]
-        [--device cpu] [--score-thr 0.3]
+        [--device cpu] [--score-thr 0.3] [--allow-partial]
 
 A thin layer over the upstream inferencers (docs/inference.md): mmdet's DetInferencer
 draws boxes and masks, mmseg's MMSegInferencer overlays the label map, mmpretrain's
 ImageClassificationInferencer writes the predicted class; the task comes from the config.
+A checkpoint that does not fit the model, or cannot be read, is refused unless
+--allow-partial (docs/checkpoints.md).
 """
 
 import argparse
@@ -15,7 +17,9 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from internimage import partial_checkpoint_loading
 from internimage.apis import config_parser, render_prediction
+from internimage.checkpoint import add_allow_partial_argument
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,14 +33,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--score-thr', type=float, default=0.3, help='detection score threshold for drawing'
     )
+    add_allow_partial_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    render_prediction(
-        args.config, args.checkpoint, args.image, args.out_file, args.device, args.score_thr
-    )
+    with partial_checkpoint_loading(args.allow_partial):
+        render_prediction(
+            args.config, args.checkpoint, args.image, args.out_file, args.device, args.score_thr
+        )
     print(f'saved {args.out_file}')
 
 

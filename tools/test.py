@@ -1,10 +1,12 @@
 """Evaluate a checkpoint on a config's test split.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}] [--allow-partial]
 
 The task (mmpretrain / mmdet / mmseg) comes from the config's default_scope;
 the metrics are the config's test_evaluator (accuracy, COCO AP or mIoU).
+A checkpoint that does not fit the model (missing or unexpected keys, other shapes), or
+cannot be read, is refused before evaluation unless --allow-partial (docs/checkpoints.md).
 """
 
 import argparse
@@ -14,7 +16,7 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage import apis
+from internimage import apis, partial_checkpoint_loading
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,14 +29,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    apis.check_checkpoint_file(args.checkpoint)
     cfg = apis.load_config(args)
     cfg.load_from = args.checkpoint
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
     runner = apis.build_runner(cfg)
-    runner.test()
+    with partial_checkpoint_loading(args.allow_partial):
+        runner.test()
     del runner  # frees the model wrapper, which holds the process group
     apis.teardown_distributed()
 

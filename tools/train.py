@@ -13,7 +13,7 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from internimage import apis
+from internimage import apis, partial_checkpoint_loading
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,7 +37,8 @@ def main(argv=None) -> None:
         apis.enable_amp(cfg)
     apis.enable_resume(cfg, args.resume)
     runner = apis.build_runner(cfg)
-    runner.train()
+    with partial_checkpoint_loading(args.allow_partial):  # load_from / --resume
+        runner.train()
     del runner  # frees the model wrapper, which holds the process group
     apis.teardown_distributed()
 

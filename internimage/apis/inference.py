@@ -18,6 +18,7 @@ import mmcv
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from ..checkpoint import check_checkpoint_file
 from .runner import task_scope
 
 __all__ = ['build_inferencer', 'render_prediction']
@@ -76,7 +77,9 @@ def render_prediction(
 
     Detection draws boxes and masks (``DetInferencer``), segmentation overlays the label
     map (``MMSegInferencer``), classification writes the top class and score
-    (``ImageClassificationInferencer``).
+    (``ImageClassificationInferencer``). A checkpoint that does not fit the model, or
+    cannot be read, is refused (``CheckpointMismatchError`` / ``CheckpointReadError``)
+    unless inside ``internimage.partial_checkpoint_loading()``.
 
     Args:
         config (str): Config file (task read from its ``default_scope``).
@@ -89,9 +92,11 @@ def render_prediction(
     Returns:
         The task's data sample (DetDataSample / SegDataSample / DataSample).
     """
-    for name, path in (('config', config), ('checkpoint', checkpoint), ('image', image)):
+    for name, path in (('config', config), ('image', image)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{name} file not found: {path}')
+    if '://' not in checkpoint:
+        check_checkpoint_file(checkpoint)
     scope, inferencer = build_inferencer(config, checkpoint, device)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with tempfile.TemporaryDirectory() as vis_dir:

@@ -12,7 +12,7 @@ import gc
 import logging
 import os
 import os.path as osp
-import zipfile
+import tempfile
 from typing import Any, List, Optional
 
 import torch
@@ -25,7 +25,8 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.nn.parallel import DistributedDataParallel
 
-from ..engine import RandomStateHook
+from ..checkpoint import add_allow_partial_argument, check_checkpoint_file
+from ..engine import RandomStateHook, StopOnDivergenceHook
 
 __all__ = [
     'TASK_SCOPES',
@@ -34,6 +35,8 @@ __all__ = [
     'load_config',
     'task_scope',
     'add_random_state_hook',
+    'add_divergence_hook',
+    'check_work_dir',
     'enable_amp',
     'enable_resume',
     'enable_show_dir',
@@ -65,7 +68,7 @@ def config_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments every tool takes: work dir, config overrides, launcher."""
+    """Arguments every tool takes: work dir, config overrides, launcher, --allow-partial."""
     parser.add_argument(
         '--work-dir', help='directory for logs and checkpoints (default: ./work_dirs/<config name>)'
     )
@@ -81,6 +84,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         default='none',
         help='job launcher for distributed runs',
     )
+    add_allow_partial_argument(parser)
     # torchrun passes the rank through LOCAL_RANK; older launchers pass
     # --local_rank / --local-rank on the command line.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -115,6 +119,7 @@ def load_config(args: argparse.Namespace) -> Config:
     task_scope(cfg)  # fail early on a config for another stack
     cfg.launcher = args.launcher
     add_random_state_hook(cfg)
+    add_divergence_hook(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -125,10 +130,35 @@ def load_config(args: argparse.Namespace) -> Config:
 def add_random_state_hook(cfg: Config) -> None:
     """Add :class:`~internimage.engine.RandomStateHook` to ``custom_hooks`` (once), so
     that checkpoints carry the random generators and ``--resume`` continues them."""
+    _add_custom_hook(cfg, RandomStateHook)
+
+
+def add_divergence_hook(cfg: Config) -> None:
+    """Add :class:`~internimage.engine.StopOnDivergenceHook` to ``custom_hooks`` (once), so
+    that a NaN/inf loss or gradient norm stops training, naming the iteration and the last
+    good checkpoint, whatever the config (every shipped one goes through here)."""
+    _add_custom_hook(cfg, StopOnDivergenceHook)
+
+
+def _add_custom_hook(cfg: Config, hook: type) -> None:
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(hook.get('type') in ('RandomStateHook', RandomStateHook) for hook in hooks):
-        hooks.append(dict(type='RandomStateHook'))
+    if not any(entry.get('type') in (hook.__name__, hook) for entry in hooks):
+        hooks.append(dict(type=hook.__name__))
     cfg.custom_hooks = hooks
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Raise an error naming ``work_dir`` unless it can be created and written, so that a
+    run does not fail at its first log line or, worse, its first checkpoint."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f'work dir {work_dir} cannot be written ({error.strerror or error}); '
+            'choose another with --work-dir'
+        ) from error
 
 
 def enable_amp(cfg: Config) -> None:
@@ -147,27 +177,6 @@ def enable_amp(cfg: Config) -> None:
         )
     wrapper.type = 'AmpOptimWrapper'
     wrapper.setdefault('loss_scale', 'dynamic')
-
-
-def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
-    """Raise a ``ValueError`` naming ``path`` unless it is a complete torch checkpoint.
-
-    ``torch.save`` writes a zip archive: a file cut short by a crash loses the
-    central directory at its end, and flipped bytes break a member's CRC. Both are
-    caught here, before the Runner starts, because torch's own error on such a file
-    does not say which file it was.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad_member = archive.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise ValueError(
-            f'{what} {path} is not a readable torch checkpoint (truncated or corrupted?): {error}'
-        ) from error
-    if bad_member is not None:
-        raise ValueError(f'{what} {path} is corrupted: CRC mismatch in member {bad_member!r}')
 
 
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:
@@ -387,7 +396,9 @@ def teardown_distributed() -> None:
 
 def build_runner(cfg: Config) -> Runner:
     """The config's runner (``runner_type`` if given, else mmengine's), after starting
-    the process group of a distributed launch (:func:`setup_distributed`)."""
+    the process group of a distributed launch (:func:`setup_distributed`), once the work
+    dir is known to be writable (:func:`check_work_dir`)."""
+    check_work_dir(cfg.work_dir)
     setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

@@ -42,7 +42,6 @@ import importlib
 import io
 import os
 import pickle
-import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -51,6 +50,24 @@ import torch
 from mmengine import fileio
 from mmengine.logging import HistoryBuffer, print_log
 from torch import nn
+
+from .errors import (
+    PARTIAL_OPTION,
+    TRUST_OPTION,
+    CheckpointMismatchError,
+    CheckpointReadError,
+    UntrustedCheckpointError,
+    read_failure,
+)
+from .strict import (
+    CONTENT_ERRORS,
+    add_allow_partial_argument,
+    check_checkpoint_file,
+    check_state_dict_fits,
+    fit_report,
+    install_strict_checkpoint_loading,
+    partial_checkpoint_loading,
+)
 
 __all__ = [
     'load_checkpoint_file',
@@ -64,6 +81,15 @@ __all__ = [
     'register_checkpoint_safe_globals',
     'UntrustedCheckpointError',
     'TRUST_OPTION',
+    'CheckpointReadError',
+    'CheckpointMismatchError',
+    'PARTIAL_OPTION',
+    'check_checkpoint_file',
+    'check_state_dict_fits',
+    'partial_checkpoint_loading',
+    'load_model_checkpoint',
+    'install_strict_checkpoint_loading',
+    'add_allow_partial_argument',
 ]
 
 BACKBONE_KEY_PREFIXES = ('patch_embed.', 'levels.')
@@ -150,37 +176,6 @@ def register_checkpoint_safe_globals() -> None:
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
-#: How a user opts in to a full unpickle, named in :class:`UntrustedCheckpointError`.
-TRUST_OPTION = (
-    "trust=True (backbone init_cfg=dict(type='Pretrained', checkpoint=..., "
-    'trust_checkpoint=True); --trust-checkpoint on tools/convert_checkpoint.py)'
-)
-
-
-class UntrustedCheckpointError(RuntimeError):
-    """A checkpoint pickles a type that ``weights_only=True`` loading does not allow.
-
-    Attributes:
-        path (str): The file or URL.
-        global_name (str | None): The refused type, e.g. ``'argparse.Namespace'``.
-    """
-
-    def __init__(self, path: str, global_name: Optional[str], detail: str):
-        self.path = path
-        self.global_name = global_name
-        what = f'the type {global_name}' if global_name else 'a non-tensor object'
-        super().__init__(
-            f'{path} pickles {what}, which safe loading (torch.load weights_only=True) '
-            f'refuses. Loading it needs a full unpickle, which can run code from the file: '
-            f'only if you trust the file, opt in with {TRUST_OPTION}.\n{detail}'
-        )
-
-
-# torch's message names the refused global as "GLOBAL module.name" (or "Unsupported
-# global: GLOBAL ..."); our getattr stand-in as "refusing getattr(...)".
-_GLOBAL_PATTERN = re.compile(r'GLOBAL ([\w.]+)')
-_GETATTR_PATTERN = re.compile(r'refusing (getattr\([^)]*\))')
-
 # mmengine's model-zoo aliases (mmcv-era backbones, no InternImage weights among them).
 _MODEL_ZOO_SCHEMES = ('open-mmlab://', 'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://')
 
@@ -192,11 +187,6 @@ def _torch_load(path: str, weights_only: bool, logger: str) -> Any:
     checkpoints``); another ``scheme://``: the bytes from ``mmengine.fileio.get`` (its file
     backends: ``s3://``, ``petrel://``...); anything else: a local file.
     """
-    if path.startswith(_MODEL_ZOO_SCHEMES):
-        raise ValueError(
-            f'{path}: mmengine model-zoo aliases are not read here (they hold no InternImage '
-            'weights); pass the file path or URL'
-        )
     print_log(f'Loads checkpoint from {path}', logger=logger)
     if path.startswith(('http://', 'https://')):
         return torch.hub.load_state_dict_from_url(
@@ -221,13 +211,18 @@ def load_checkpoint_file(path: str, trust: bool = False, logger: str = 'current'
     :class:`UntrustedCheckpointError` naming the type; ``trust=True`` reads it with a full
     unpickle instead (only for files you trust). There is no silent fallback.
     """
+    register_checkpoint_safe_globals()  # in case a safe_globals context removed them
+    if path.startswith(_MODEL_ZOO_SCHEMES):
+        raise ValueError(
+            f'{path}: mmengine model-zoo aliases are not read here (they hold no InternImage '
+            'weights); pass the file path or URL'
+        )
+    if '://' not in path:
+        check_checkpoint_file(path)  # missing, a directory, unreadable, truncated, bad CRC
     try:
-        register_checkpoint_safe_globals()  # in case a safe_globals context removed them
         checkpoint = _torch_load(path, weights_only=not trust, logger=logger)
-    except pickle.UnpicklingError as error:
-        message = str(error)
-        found = _GLOBAL_PATTERN.search(message) or _GETATTR_PATTERN.search(message)
-        raise UntrustedCheckpointError(path, found.group(1) if found else None, message) from error
+    except CONTENT_ERRORS as error:
+        raise read_failure(path, error) from error
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{path}: expected a dict checkpoint, got {type(checkpoint).__name__}')
     return checkpoint
@@ -283,6 +278,68 @@ def split_backbone_state_dict(
     return backbone, others
 
 
+def _matching_backbone_weights(
+    backbone: nn.Module, weights: Dict[str, torch.Tensor], path: str
+) -> List[str]:
+    """The keys of ``weights`` the backbone has; raises if there are none, or if any of
+    them has another shape than the backbone's (usually a checkpoint of another arch)."""
+    own = backbone.state_dict()
+    matched = [k for k in weights if k in own]
+    if not matched:
+        raise KeyError(
+            f'{path} has no InternImage backbone weights: none of its '
+            f'{len(weights)} candidate keys (e.g. {list(weights)[:3]}) matches the '
+            f'backbone (e.g. {list(own)[:3]})'
+        )
+    mismatched = [
+        f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
+        for k in matched
+        if weights[k].shape != own[k].shape
+    ]
+    if mismatched:
+        raise ValueError(
+            f'{path} does not fit this backbone (another arch?); shape '
+            'mismatches:\n  ' + '\n  '.join(mismatched)
+        )
+    return matched
+
+
+def _log_backbone_load(
+    path: str,
+    loaded: int,
+    ignored: List[str],
+    missing: List[str],
+    unexpected: List[str],
+    logger: str,
+) -> None:
+    """What a backbone load reports (docs/checkpoints.md, "What the loader reports"):
+    info for the count and for layer-scale gammas left at their init, warnings for other
+    missing keys and for unexpected ones."""
+    layer_scales = [k for k in missing if k.rsplit('.', 1)[-1] in ('gamma1', 'gamma2')]
+    missing_other = [k for k in missing if k not in layer_scales]
+    print_log(
+        f'Loaded {loaded} backbone tensors from {path}'
+        + (f' (ignored {len(ignored)} non-backbone keys)' if ignored else ''),
+        logger=logger,
+    )
+    if layer_scales:
+        print_log(
+            'Layer-scale parameters not in the checkpoint keep their init value: '
+            + ', '.join(layer_scales),
+            logger=logger,
+        )
+    if missing_other:
+        print_log(
+            'Missing backbone keys (left at init): ' + ', '.join(missing_other),
+            logger=logger,
+            level=30,
+        )
+    if unexpected:
+        print_log(
+            'Unexpected backbone keys (ignored): ' + ', '.join(unexpected), logger=logger, level=30
+        )
+
+
 def load_backbone_checkpoint(
     backbone: nn.Module,
     path: str,
@@ -309,50 +366,45 @@ def load_backbone_checkpoint(
     """
     state_dict = extract_state_dict(load_checkpoint_file(path, trust=trust, logger=logger))
     weights, ignored = split_backbone_state_dict(state_dict, prefix)
-    own = backbone.state_dict()
-    matched = [k for k in weights if k in own]
-    if not matched:
-        raise KeyError(
-            f'{path} has no InternImage backbone weights: none of its '
-            f'{len(weights)} candidate keys (e.g. {list(weights)[:3]}) matches the '
-            f'backbone (e.g. {list(own)[:3]})'
-        )
-    mismatched = [
-        f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
-        for k in matched
-        if weights[k].shape != own[k].shape
-    ]
-    if mismatched:
-        raise ValueError(
-            f'{path} does not fit this backbone (another arch?); shape '
-            'mismatches:\n  ' + '\n  '.join(mismatched)
-        )
+    matched = _matching_backbone_weights(backbone, weights, path)
     missing, unexpected = backbone.load_state_dict(weights, strict=False)
-    layer_scales = [k for k in missing if k.rsplit('.', 1)[-1] in ('gamma1', 'gamma2')]
-    missing_other = [k for k in missing if k not in layer_scales]
-
-    print_log(
-        f'Loaded {len(matched)} backbone tensors from {path}'
-        + (f' (ignored {len(ignored)} non-backbone keys)' if ignored else ''),
-        logger=logger,
-    )
-    if layer_scales:
-        print_log(
-            'Layer-scale parameters not in the checkpoint keep their init value: '
-            + ', '.join(layer_scales),
-            logger=logger,
-        )
-    if missing_other:
-        print_log(
-            'Missing backbone keys (left at init): ' + ', '.join(missing_other),
-            logger=logger,
-            level=30,
-        )
-    if unexpected:
-        print_log(
-            'Unexpected backbone keys (ignored): ' + ', '.join(unexpected), logger=logger, level=30
-        )
+    _log_backbone_load(path, len(matched), ignored, missing, unexpected, logger)
     return list(missing), list(unexpected)
+
+
+def load_model_checkpoint(
+    model: nn.Module, path: str, allow_partial: bool = False, trust: bool = False
+) -> dict:
+    """Read ``path`` safely and load it into the whole ``model``, refusing a misfit.
+
+    The weights are found as the backbone loader finds them (``state_dict`` / ``model`` /
+    ``module`` wrappers and ``module.`` prefixes removed).
+
+    Args:
+        model (nn.Module): The whole model.
+        path (str): Checkpoint file or URL.
+        allow_partial (bool): Load the keys that fit and log the rest instead of raising.
+        trust (bool): Full unpickle (see :func:`~internimage.checkpoint.load_checkpoint_file`).
+
+    Returns:
+        dict: The file's contents (for its ``meta``).
+
+    Raises:
+        CheckpointMismatchError: keys or shapes differ and ``allow_partial`` is False.
+    """
+    contents = load_checkpoint_file(path, trust=trust)
+    state_dict = extract_state_dict(contents)
+    missing, unexpected, reshaped = fit_report(model, state_dict)
+    if missing or unexpected or reshaped:
+        mismatch = CheckpointMismatchError(path, missing, unexpected, reshaped)
+        if not allow_partial:
+            raise mismatch
+        print_log(f'--allow-partial: {mismatch}', logger='current', level=30)
+        # torch refuses a reshaped key even with strict=False: leave those at init.
+        skipped = {entry.split(':')[0] for entry in reshaped}
+        state_dict = {k: v for k, v in state_dict.items() if k not in skipped}
+    model.load_state_dict(state_dict, strict=False)
+    return contents
 
 
 def convert_classification_checkpoint(

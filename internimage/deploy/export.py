@@ -35,7 +35,7 @@ from ops_dcnv3.onnx_export import (
     int_constant,
 )
 
-from ..checkpoint import extract_state_dict, load_checkpoint_file
+from ..checkpoint import load_model_checkpoint
 from .runtime import read_metadata  # noqa: F401 (one definition, re-exported here)
 
 __all__ = [
@@ -194,7 +194,9 @@ def _dataset_meta(cfg, datasets, checkpoint_meta: dict) -> dict:
     return meta
 
 
-def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options=None):
+def load_task_model(
+    config: str, checkpoint: Optional[str] = 'none', cfg_options=None, allow_partial: bool = False
+):
     """Builds the model of ``config`` in eval mode on the CPU.
 
     Args:
@@ -202,6 +204,8 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
         checkpoint (str, optional): Checkpoint file, or ``'none'`` / None for random init
             (no pre-trained weights are downloaded either way).
         cfg_options (dict, optional): Config overrides (``Config.merge_from_dict``).
+        allow_partial (bool): Load a checkpoint that does not fit the model exactly (the
+            matching keys; the rest is logged). Defaults to False: refused.
 
     Returns:
         tuple: ``(model, cfg, task, info)`` with ``info`` holding the metadata export
@@ -218,7 +222,7 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
     if not osp.isfile(config):
         raise DeployError(f'config file not found: {config}')
     use_checkpoint = checkpoint is not None and str(checkpoint).lower() != 'none'
-    if use_checkpoint and not osp.isfile(checkpoint):
+    if use_checkpoint and not osp.exists(checkpoint):
         raise DeployError(f"checkpoint file not found: {checkpoint} (pass 'none' for random init)")
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -241,7 +245,7 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
 
     checkpoint_meta: Dict[str, Any] = {}
     if use_checkpoint:
-        checkpoint_meta = _load_weights(model, checkpoint)
+        checkpoint_meta = _load_weights(model, checkpoint, allow_partial)
     model.eval()
 
     info = _model_info(cfg, task, model, datasets, checkpoint_meta)
@@ -250,35 +254,13 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
     return model, cfg, task, info
 
 
-def _load_weights(model: nn.Module, checkpoint: str) -> dict:
+def _load_weights(model: nn.Module, checkpoint: str, allow_partial: bool) -> dict:
+    """Load ``checkpoint`` into the whole model (refused unless it fits; see
+    :func:`~internimage.checkpoint.load_model_checkpoint`); returns its ``meta``."""
     try:
-        contents = load_checkpoint_file(checkpoint)
-        state_dict = extract_state_dict(contents)
-    except Exception as error:
-        raise DeployError(f'cannot read checkpoint {checkpoint}: {error}') from error
-    own = model.state_dict()
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state_dict.items()
-        if k in own and own[k].shape != v.shape
-    ]
-    if mismatched:
-        raise DeployError(
-            f'checkpoint {checkpoint} does not fit the config (another arch?): '
-            + '; '.join(mismatched[:5])
-        )
-    missing, _ = model.load_state_dict(state_dict, strict=False)
-    if missing:
-        hint = (
-            ' (an official classification checkpoint? convert it with '
-            'tools/convert_checkpoint.py first)'
-            if any(k.startswith('patch_embed.') for k in state_dict)
-            else ''
-        )
-        raise DeployError(
-            f'checkpoint {checkpoint} misses {len(missing)} weights of the model, e.g. '
-            f'{missing[:3]}{hint}'
-        )
+        contents = load_model_checkpoint(model, checkpoint, allow_partial=allow_partial)
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise DeployError(str(error)) from error
     meta = contents.get('meta')
     return dict(meta) if isinstance(meta, dict) else {}
 

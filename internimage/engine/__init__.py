@@ -2,6 +2,7 @@
 
 from .ema import OptimizerStepEMAHook
 from .fsdp import InternImageFSDPStrategy
+from .divergence import StopOnDivergenceHook, TrainingDivergedError
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -15,5 +16,7 @@ __all__ = [
     'InternImageLayerDecayOptimizerConstructor',
     'OptimizerStepEMAHook',
     'RandomStateHook',
+    'StopOnDivergenceHook',
+    'TrainingDivergedError',
     'is_no_decay_param',
 ]

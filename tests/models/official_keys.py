@@ -154,3 +154,18 @@ def assert_loads_exactly(model: torch.nn.Module, weights: Dict[str, torch.Tensor
         assert torch.equal(state[key], value), key
     messages = ' '.join(str(c.args[0]) for c in log.call_args_list)
     assert 'Missing' not in messages and 'Unexpected' not in messages
+
+
+def official_classification_layout(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The keys of an mmpretrain ``ImageClassifier`` (ours) as an official classification
+    file names them (docs/checkpoints.md, "Converting"): backbone keys at the root, the
+    final Linear ``head.*``, the rest of the head without its ``head.`` prefix."""
+    official = {}
+    for key, value in state_dict.items():
+        if key.startswith('backbone.'):
+            official[key[len('backbone.') :]] = value
+        elif key.startswith('head.fc.'):
+            official['head.' + key[len('head.fc.') :]] = value
+        else:
+            official[key[len('head.') :]] = value
+    return official

@@ -28,6 +28,7 @@ from mmengine.registry import MODELS, DefaultScope
 
 import internimage  # noqa: F401  (what a user imports; registers the allow-list)
 from internimage.datasets import QuickstartSpec
+from tests.models.official_keys import official_classification_layout
 from tests.tool_runs import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,14 +141,7 @@ def _official_layout(task: str, path: Path) -> str:
     state_dict = model.state_dict()
     if task == 'cls':
         # Official classification files: backbone keys at the root, head Linear `head.*`.
-        official = {}
-        for key, value in state_dict.items():
-            if key.startswith('backbone.'):
-                official[key[len('backbone.') :]] = value
-            elif key.startswith('head.fc.'):
-                official['head.' + key[len('head.fc.') :]] = value
-            else:
-                official[key[len('head.') :]] = value
+        official = official_classification_layout(state_dict)
         source = path.with_name('internimage_quickstart_official.pth')
         torch.save({'model': official, 'epoch': 300}, source)
         _run_tool('tools/convert_checkpoint.py', str(source), str(path))

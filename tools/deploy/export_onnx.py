@@ -3,9 +3,12 @@
     python tools/deploy/export_onnx.py CONFIG CHECKPOINT --out model.onnx
         [--shape H W] [--batch N] [--dynamic] [--opset K]
         [--dcnv3 {gridsample,deformconv,custom}] [--seg-output {logits,argmax}] [--verify]
+        [--allow-partial]
 
-CHECKPOINT is a checkpoint file or ``none`` (random weights). ``--dcnv3 gridsample`` (default)
-writes standard operators only and runs in ONNX Runtime and OpenVINO; ``deformconv`` uses
+CHECKPOINT is a checkpoint file or ``none`` (random weights); one that does not fit the
+model, or cannot be read, is refused unless ``--allow-partial`` (docs/checkpoints.md).
+``--dcnv3 gridsample`` (default) writes standard operators only and runs in ONNX Runtime
+and OpenVINO; ``deformconv`` uses
 ONNX DeformConv (opset >= 19, ONNX Runtime only); ``custom`` writes the official
 ``mmdeploy::TRTDCNv3`` node for TensorRT with that plugin. See docs/deploy.md.
 """
@@ -17,6 +20,7 @@ import sys
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from internimage.checkpoint import add_allow_partial_argument  # noqa: E402
 from ops_dcnv3.onnx_export import DCNV3_EXPORT_MODES  # noqa: E402
 
 
@@ -55,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='run the file in ONNX Runtime (and OpenVINO for gridsample) on a random input '
         'and print the max relative difference to PyTorch',
     )
+    add_allow_partial_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -100,7 +105,9 @@ def main(argv=None) -> int:
 
     try:
         check_export_options(args.dcnv3, args.opset, args.shape, args.batch)
-        model, cfg, task, info = load_task_model(args.config, args.checkpoint)
+        model, cfg, task, info = load_task_model(
+            args.config, args.checkpoint, allow_partial=args.allow_partial
+        )
         if task != 'segmentation' and args.seg_output != 'logits':
             raise DeployError(f'--seg-output applies to segmentation models, not {task}')
         shape = tuple(args.shape) if args.shape else default_input_shape(cfg, task)
