@@ -194,7 +194,7 @@ def test_convert_tool_needs_trust_for_pickled_objects(tmp_path):
 
 
 def test_missing_file_and_model_zoo_alias_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match='checkpoint file not found: .*absent.pth'):
+    with pytest.raises(FileNotFoundError, match='checkpoint not found: .*absent.pth'):
         load_checkpoint_file(str(tmp_path / 'absent.pth'))
     with pytest.raises(ValueError, match='open-mmlab://resnet50_v1c: mmengine model-zoo'):
         load_checkpoint_file('open-mmlab://resnet50_v1c')
