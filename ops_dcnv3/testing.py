@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from .functional import IntPair, _pair, dcnv3_output_size
+from .modules import DCNv3
 
 __all__ = [
     'DCNv3Config',
@@ -16,6 +17,7 @@ __all__ = [
     'make_dcnv4_inputs',
     'max_relative_error',
     'randomise_parameters',
+    'randomise_dcn_sampling',
 ]
 
 
@@ -233,3 +235,51 @@ def randomise_parameters(module: torch.nn.Module, seed: int = 0, scale: float = 
             values = torch.randn(param.shape, generator=generator, dtype=param.dtype)
             param.copy_(values * scale)
     return module
+
+
+def randomise_dcn_sampling(
+    model: torch.nn.Module, seed: int = 0, offset_pixels: float = 1.5
+) -> torch.nn.Module:
+    """Makes every DCNv3 layer of ``model`` sample off the integer grid, in place.
+
+    A fresh DCNv3 predicts zero offsets and equal point weights (its offset and mask
+    projections start at zero), so each layer is a box filter over whole pixels and a check
+    on it never runs fractional bilinear sampling or its gradients; the centre-feature-scale
+    gate starts at zero and InternImage's layer scales (``gamma1``/``gamma2``) at 1e-5, which
+    hide the DCNv3 branch further. This draws offsets of about ``offset_pixels`` pixels,
+    uneven point weights, live gates and layer scales in [0.5, 1.5]; every other parameter
+    keeps its value. The same seed gives the same values (a private generator, CPU draws).
+
+    Args:
+        model (nn.Module): A DCNv3 module or a model holding some.
+        seed (int): Seed of the private generator. Defaults to 0.
+        offset_pixels (float): Typical offset magnitude in pixels. Defaults to 1.5.
+
+    Returns:
+        nn.Module: ``model``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(tensor: Tensor, low: float, high: float) -> None:
+        values = torch.rand(tensor.shape, generator=generator) * (high - low) + low
+        tensor.copy_(values)
+
+    def normal(tensor: Tensor, std: float) -> None:
+        tensor.copy_(torch.randn(tensor.shape, generator=generator) * std)
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, DCNv3):
+                fan_in = module.offset.weight.shape[1]
+                normal(module.offset.weight, offset_pixels / fan_in**0.5)
+                uniform(module.offset.bias, -offset_pixels, offset_pixels)
+                normal(module.mask.weight, 1.0 / fan_in**0.5)
+                uniform(module.mask.bias, -1.0, 1.0)
+                if module.center_feature_scale:
+                    normal(module.center_feature_scale_proj_weight, 1.0 / fan_in**0.5)
+                    uniform(module.center_feature_scale_proj_bias, -1.0, 1.0)
+            for name in ('gamma1', 'gamma2'):
+                gamma = getattr(module, name, None)
+                if isinstance(gamma, torch.nn.Parameter):
+                    uniform(gamma, 0.5, 1.5)
+    return model
