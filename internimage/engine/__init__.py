@@ -1,8 +1,8 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .divergence import StopOnDivergenceHook, TrainingDivergedError
 from .ema import OptimizerStepEMAHook
 from .fsdp import InternImageFSDPStrategy
-from .divergence import StopOnDivergenceHook, TrainingDivergedError
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,

@@ -127,10 +127,23 @@ CASES = {
 }
 
 
+# Kernels of 26 to 64 points, the fused softmax's largest (64 is its limit, and the CUDA
+# backward keeps each item's point-weight gradients in an array of that length). Separate
+# from CASES: the mask-softmax tests are the ones that need them.
+LARGE_KERNEL_CASES = {
+    'k7-49-points': (DCNv3Config(kernel_size=7, padding=3, group=2, group_channels=3), (1, 3, 4)),
+    'k8-64-points': (
+        DCNv3Config(kernel_size=8, padding=3, group=1, group_channels=4, offset_scale=1.5),
+        (1, 3, 3),
+    ),
+}
+
+
 def case_inputs(case, dtype=torch.float64, device='cpu', seed=0):
-    """``(config, [x, offset, mask])`` of ``CASES[case]``; offsets up to 3 pixels, so some
-    samples leave the image."""
-    config, size = CASES[case] if isinstance(case, str) else case
+    """``(config, [x, offset, mask])`` of a case named in ``CASES`` or ``LARGE_KERNEL_CASES``
+    (or given as ``(config, size)``); offsets up to 3 pixels, so some samples leave the
+    image."""
+    config, size = {**CASES, **LARGE_KERNEL_CASES}[case] if isinstance(case, str) else case
     tensors = make_inputs(config, *size, dtype=dtype, device=device, offset_range=3.0, seed=seed)
     return config, list(tensors)
 

@@ -17,6 +17,7 @@ from ops_dcnv3.testing import DCNv3Config
 from tests.kernels.cuda_emulator import load_emulated_kernels
 from tests.kernels.dcnv3_naive import (
     CASES,
+    LARGE_KERNEL_CASES,
     case_inputs,
     mask_logits,
     naive_with_grads,
@@ -108,7 +109,14 @@ def test_reduced_precision_matches_naive(emulated, dtype, case):
 
 
 @pytest.mark.parametrize(
-    'case', ['stride2-dilation2-remove-center', 'group-channels-16', 'group-channels-130']
+    'case',
+    [
+        'stride2-dilation2-remove-center',
+        'group-channels-16',
+        'group-channels-130',
+        # 49 and 64 points: the backward's per-item array of point-weight gradients filled
+        *LARGE_KERNEL_CASES,
+    ],
 )
 @pytest.mark.parametrize(
     'dtype', [torch.float64, torch.float32, torch.bfloat16], ids=['float64', 'float32', 'bfloat16']

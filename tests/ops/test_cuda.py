@@ -14,7 +14,7 @@ import torch
 
 from internimage.deploy.runtime import max_relative_error
 from ops_dcnv3 import DCNv3, dcnv3, dcnv3_reference
-from ops_dcnv3.testing import DCNv3Config, make_inputs
+from ops_dcnv3.testing import DCNv3Config, make_inputs, randomise_parameters
 from tests.ops.cases import CASES
 from tests.ops.op_runs import forward_backward
 
@@ -104,7 +104,8 @@ def test_device_mismatch_is_an_error():
 
 
 def test_module_float16_autocast_matches_reference_path():
-    module = DCNv3(channels=64, group=4).cuda()
+    # Live offsets and point weights: a fresh module samples whole pixels with equal weights.
+    module = randomise_parameters(DCNv3(channels=64, group=4)).cuda()
     reference = DCNv3(channels=64, group=4, use_reference=True).cuda()
     reference.load_state_dict(module.state_dict())
     x = torch.randn(2, 14, 14, 64, device='cuda')

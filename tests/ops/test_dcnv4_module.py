@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ops_dcnv3 import DCNv4, dcnv4_reference
+from ops_dcnv3 import DCNv4, dcnv4_reference, pack_offset_mask
 from ops_dcnv3.testing import randomise_parameters
 
 
@@ -53,11 +53,35 @@ def test_state_dict_matches_the_official_module(name):
     assert actual == official_dcnv4_keys(**OPTIONS[name])
 
 
-def test_fresh_module_samples_the_kernel_grid_with_zero_weights():
+def test_fresh_module_has_zero_point_weights_so_outputs_the_bias():
     """offset_mask starts at zero: zero point weights, so the op's output is zero."""
     module = DCNv4(channels=16, group=2)
     x = torch.randn(2, 5, 6, 16)
     torch.testing.assert_close(module(x), module.output_proj.bias.expand(2, 5, 6, 16))
+
+
+@pytest.mark.needs_extension
+def test_zero_offsets_sample_the_kernel_grid():
+    """Zero offsets and per-point weights w_k (in the bias): each group's output is the
+    depthwise 3x3 convolution of the projected input with w_k at the grid positions,
+    zero-padded, computed here by F.conv2d."""
+    group, channels = 2, 16
+    module = DCNv4(channels=channels, group=group)
+    generator = torch.Generator().manual_seed(3)
+    point_weights = torch.randn(group, 9, generator=generator)  # k = i_x * 3 + i_y
+    with torch.no_grad():
+        module.output_proj.bias.normal_(generator=generator)
+        module.offset_mask.bias.copy_(
+            pack_offset_mask(torch.zeros(group * 18), point_weights.flatten(), group)
+        )
+    x = torch.randn(2, 5, 6, channels, generator=generator)
+    value = module.value_proj(x).permute(0, 3, 1, 2)
+    # conv2d weight (out, in / groups, kh, kw) = w_k at row i_y, column i_x, per channel
+    kernel = point_weights.view(group, 3, 3).transpose(1, 2)
+    kernel = kernel.repeat_interleave(channels // group, dim=0)[:, None]
+    expected = F.conv2d(value, kernel, padding=1, groups=channels).permute(0, 2, 3, 1)
+    expected = module.output_proj(expected)
+    torch.testing.assert_close(module(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def forward_by_definition(module, x):

@@ -5,7 +5,11 @@ For each task, two checkpoints of the quick-start model: one written by a one-it
 from an official-layout file (detection / segmentation: ``{'meta', 'state_dict'}`` as the
 released files; classification: ``{'model': ...}`` converted by
 ``tools/convert_checkpoint.py``). Every upstream entry point predicts with each and saves
-its drawing; the predictions' structure and the saved picture are checked.
+its drawing; the predictions' structure and the saved picture are checked, and the model
+each entry point built must hold exactly the checkpoint's tensors (the upstream loaders use
+``strict=False``: a dropped or misnamed key would otherwise pass unnoticed). The
+official-layout files hold seeded random values in every tensor, so a key left at its
+initial value cannot match by chance.
 
 Every ``torch.load`` in this module is watched: a test fails if any runs with a full
 unpickle (``weights_only=False``, passed or forced by the environment). The allow-list
@@ -138,7 +142,7 @@ def _official_layout(task: str, path: Path) -> str:
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model)
-    state_dict = model.state_dict()
+    state_dict = _randomised(model.state_dict())
     if task == 'cls':
         # Official classification files: backbone keys at the root, head Linear `head.*`.
         official = official_classification_layout(state_dict)
@@ -152,6 +156,30 @@ def _official_layout(task: str, path: Path) -> str:
             meta = {'CLASSES': SEG_CLASSES, 'PALETTE': SEG_PALETTE, 'iter': 160000}
         torch.save({'meta': meta, 'state_dict': state_dict}, path)
     return str(path)
+
+
+def _randomised(state_dict: dict) -> dict:
+    """Seeded noise (std 0.02) added to every floating-point tensor: none keeps a value a
+    freshly built model has (zero-initialised offset projections and biases, unit norms and
+    BN statistics included), while the model stays numerically tame."""
+    generator = torch.Generator().manual_seed(5)
+    return {
+        key: value + 0.02 * torch.randn(value.shape, generator=generator)
+        if value.is_floating_point()
+        else value
+        for key, value in state_dict.items()
+    }
+
+
+def _assert_holds_checkpoint(model: torch.nn.Module, checkpoint: str) -> None:
+    """Every tensor of ``model`` equals the checkpoint's under the same key, and the
+    checkpoint has no key the model lacks."""
+    saved = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
+    state = model.state_dict()
+    assert sorted(set(state) - set(saved)) == [], 'model keys not in the checkpoint'
+    assert sorted(set(saved) - set(state)) == [], 'checkpoint keys the model lacks'
+    for key, value in state.items():
+        assert torch.equal(value.cpu(), saved[key]), f'{key} differs from the checkpoint'
 
 
 @pytest.fixture(scope='module')
@@ -232,6 +260,7 @@ def test_det_inferencer(checkpoints, data_root, tmp_path, kind, weights_only_loa
         show_progress=False,
     )
     assert weights_only_loads, 'the checkpoint was not read through torch.load'
+    _assert_holds_checkpoint(inferencer.model, checkpoints['det', kind])
     results = inferencer(image, out_dir=str(tmp_path), pred_score_thr=0.0, return_datasamples=True)
     _assert_detections(results['predictions'][0], image)
     _assert_picture(tmp_path / 'vis' / Path(image).name, image)
@@ -246,6 +275,7 @@ def test_init_detector_inference_detector(checkpoints, data_root, tmp_path, kind
 
     image = _image('det', data_root)
     model = init_detector(str(ROOT / CONFIGS['det']), checkpoints['det', kind], device='cpu')
+    _assert_holds_checkpoint(model, checkpoints['det', kind])
     sample = inference_detector(model, image)
     _assert_detections(sample, image)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
@@ -272,6 +302,7 @@ def test_mmseg_inferencer(checkpoints, data_root, tmp_path, kind, weights_only_l
         model=str(ROOT / CONFIGS['seg']), weights=checkpoints['seg', kind], device='cpu'
     )
     assert weights_only_loads
+    _assert_holds_checkpoint(inferencer.model, checkpoints['seg', kind])
     sample = inferencer(image, out_dir=str(tmp_path), return_datasamples=True)
     _assert_segmentation(sample, image)
     _assert_picture(tmp_path / 'vis' / Path(image).name, image)
@@ -284,6 +315,7 @@ def test_init_model_inference_model_seg(checkpoints, data_root, tmp_path, kind):
 
     image = _image('seg', data_root)
     model = init_model(str(ROOT / CONFIGS['seg']), checkpoints['seg', kind], device='cpu')
+    _assert_holds_checkpoint(model, checkpoints['seg', kind])
     sample = inference_model(model, image)
     _assert_segmentation(sample, image)
     out_file = tmp_path / 'seg.png'
@@ -306,6 +338,7 @@ def test_image_classification_inferencer(
             model=str(ROOT / CONFIGS['cls']), pretrained=checkpoints['cls', kind], device='cpu'
         )
     assert weights_only_loads
+    _assert_holds_checkpoint(inferencer.model, checkpoints['cls', kind])
     [sample] = inferencer(image, return_datasamples=True, show_dir=str(tmp_path / 'vis'))
     _assert_classification(sample)
     _assert_picture(tmp_path / 'vis' / (Path(image).stem + '.png'), image)
@@ -325,14 +358,14 @@ def test_get_model_inference_model_cls(checkpoints, data_root, tmp_path, kind, e
     build = getattr(mmpretrain.apis, entry)
     with DefaultScope.overwrite_default_scope('mmpretrain'):  # see the inferencer test
         by_path = build(str(ROOT / CONFIGS['cls']), checkpoints['cls', kind], device='cpu')
+        _assert_holds_checkpoint(by_path, checkpoints['cls', kind])
         [sample] = mmpretrain.apis.ImageClassificationInferencer(by_path)(
             image, return_datasamples=True
         )
         _assert_classification(sample)
 
         model = build('internimage-tiny_quickstart_cls', checkpoints['cls', kind], device='cpu')
-        for key, value in by_path.state_dict().items():
-            assert torch.equal(model.state_dict()[key], value)
+        _assert_holds_checkpoint(model, checkpoints['cls', kind])
         result = mmpretrain.apis.inference_model(model, image, show_dir=str(tmp_path / 'vis'))
     assert set(result) >= {'pred_label', 'pred_score', 'pred_scores'}
     assert len(result['pred_scores']) == len(DET_CLASSES)

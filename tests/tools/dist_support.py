@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from mmengine.dataset import pseudo_collate
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -43,20 +44,41 @@ def _local_state_bytes(runner) -> int:
     return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
 
 
+def _whole_train_set_loss(runner) -> float:
+    """The model's loss on every training sample as one batch, without an update (the
+    pipeline must be deterministic; DDP or a plain model, not FSDP)."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    dataset = runner.train_dataloader.dataset
+    batch = pseudo_collate([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        losses = model(**model.data_preprocessor(batch, False), mode='loss')
+    return float(model.parse_losses(losses)[0])
+
+
 @HOOKS.register_module()
 class DumpRankStateHook(Hook):
     """Writes each rank's parameters and per-iteration losses to
-    ``work_dir/rank{R}.pth`` at the end of training."""
+    ``work_dir/rank{R}.pth`` at the end of training.
+
+    Args:
+        fixed_batch_loss (bool): Also write ``fixed_batch_losses``, the loss on the whole
+            training set before and after training (the same batch both times). Defaults
+            to False.
+    """
 
     priority = 'LOWEST'
 
-    def __init__(self) -> None:
+    def __init__(self, fixed_batch_loss: bool = False) -> None:
         self.losses = []
         self.grad_norms = []
         self.initial = {}
+        self.fixed_batch_loss = fixed_batch_loss
+        self.fixed_batch_losses = []
 
     def before_train(self, runner) -> None:
         self.initial = {name: value.detach().clone() for name, value in _params(runner).items()}
+        if self.fixed_batch_loss:
+            self.fixed_batch_losses.append(_whole_train_set_loss(runner))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.losses.append(float(outputs['loss']))
@@ -64,6 +86,8 @@ class DumpRankStateHook(Hook):
             self.grad_norms.append(runner.message_hub.get_scalar('train/grad_norm').current())
 
     def after_train(self, runner) -> None:
+        if self.fixed_batch_loss:
+            self.fixed_batch_losses.append(_whole_train_set_loss(runner))
         params = {name: value.detach().clone() for name, value in _params(runner).items()}
         memory = dict(
             state_bytes=_local_state_bytes(runner),
@@ -75,6 +99,7 @@ class DumpRankStateHook(Hook):
                 initial=self.initial,
                 losses=self.losses,
                 grad_norms=self.grad_norms,
+                fixed_batch_losses=self.fixed_batch_losses,
                 iter=runner.iter,
                 memory=memory,
             ),
