@@ -45,11 +45,27 @@ def _non_finite(values: Dict[str, Any]) -> Dict[str, float]:
     return found
 
 
+def _local_values(tensor: torch.Tensor) -> torch.Tensor:
+    """The values this process holds: the local shards of a sharded tensor (FSDP's sharded
+    state dict holds ``ShardedTensor`` / ``DTensor``, which support no reductions), else the
+    tensor itself."""
+    if hasattr(tensor, 'local_shards'):  # ShardedTensor
+        shards = [shard.tensor.flatten() for shard in tensor.local_shards()]
+        return torch.cat(shards) if shards else tensor.new_zeros(0)
+    if hasattr(tensor, 'to_local'):  # DTensor
+        return tensor.to_local()
+    return tensor
+
+
 def _non_finite_tensors(named: Iterable[Tuple[str, torch.Tensor]]) -> List[str]:
     """Names of the floating-point tensors holding a NaN or inf: one float64 sum per tensor,
     added up per device, and one host sync per device when all are finite (a sum of float32
     values cannot overflow float64, so an inf total means an inf or NaN element)."""
-    floating = [(n, t.detach()) for n, t in named if torch.is_tensor(t) and t.is_floating_point()]
+    floating = [
+        (n, _local_values(t.detach()))
+        for n, t in named
+        if torch.is_tensor(t) and t.is_floating_point()
+    ]
     totals: Dict[torch.device, torch.Tensor] = {}
     for _, tensor in floating:
         partial = tensor.sum(dtype=torch.float64)
