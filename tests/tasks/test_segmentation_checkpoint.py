@@ -12,10 +12,12 @@ are what is checked); a second test follows tensors from official keys to the mo
 the same role.
 """
 
+from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import internimage  # noqa: F401
@@ -239,3 +241,49 @@ def test_num_classes_keeps_the_first_outputs():
 def test_bad_input_is_refused(state_dict, num_classes, message):
     with pytest.raises(ValueError, match=message):
         convert_segmentation_checkpoint(state_dict, num_classes=num_classes)
+
+
+def _tool(name: str):
+    """A module of tools/ (they are scripts, not a package)."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_convert_tool_writes_a_loadable_segmentation_file(tmp_path):
+    official = {
+        'decode_head.transformer_decoder.layers.0.attentions.1.attn.in_proj_bias': torch.ones(3),
+        'decode_head.conv_seg.weight': torch.zeros(150, 4, 1, 1),
+        'backbone.levels.0.norm.0.weight': torch.ones(4),
+    }
+    src, dst = tmp_path / 'official.pth', tmp_path / 'out' / 'converted.pth'
+    torch.save({'state_dict': {f'module.{k}': v for k, v in official.items()}, 'meta': {}}, src)
+    _tool('convert_checkpoint').main(
+        [str(src), str(dst), '--task', 'segmentation', '--num-classes', '19']
+    )
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    assert {k: tuple(v.shape) for k, v in converted.items()} == {
+        'decode_head.transformer_decoder.layers.0.self_attn.attn.in_proj_bias': (3,),
+        'decode_head.conv_seg.weight': (19, 4, 1, 1),
+        'backbone.levels.0.norm.0.weight': (4,),
+    }
+    with pytest.raises(SystemExit):  # --num-classes is a segmentation option
+        _tool('convert_checkpoint').parse_args(['a', 'b', '--num-classes', '19'])
+
+
+def test_test_tool_tta_uses_the_configs_tta_pipeline(read_config):
+    cfg = read_config(f'{SEG}/internimage-h_mask2former_16xb1-80k_cocostuff2ade20k-896x896_ms.py')
+    model = cfg.model
+    _tool('test').enable_tta(cfg)
+    assert cfg.model.type == 'SegTTAModel' and cfg.model.module == model
+    assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
+    plain = read_config(f'{SEG}/internimage-h_mask2former_16xb1-80k_cocostuff2ade20k-896x896.py')
+    plain = Config(plain.to_dict())
+    plain._cfg_dict.pop('tta_model')
+    with pytest.raises(ValueError, match='tta_model'):
+        _tool('test').enable_tta(plain)
