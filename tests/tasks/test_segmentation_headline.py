@@ -10,6 +10,7 @@
 """
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,7 +112,8 @@ def test_mask2former_recipe(stem, read_config):
     )
     cfg = read_config(f'{SEG}/{stem}.py')
     backbone, head = cfg.model.backbone, cfg.model.decode_head
-    assert (backbone.arch, backbone.drop_path_rate, backbone.with_cp) == ('h', 0.5, False)
+    # with_cp: the official False does not fit 80 GB here (configs/README.md, memory)
+    assert (backbone.arch, backbone.drop_path_rate, backbone.with_cp) == ('h', 0.5, True)
     if start == 'backbone':
         assert backbone.init_cfg.checkpoint == H_URL
     assert _start(cfg) == start
@@ -304,8 +306,8 @@ def _fit_quickstart_mask2former(read_config, root, lr: float, steps: int) -> tup
 @pytest.mark.slow
 def test_quickstart_mask2former_learns_and_predicts(read_config, quickstart_data):
     root = quickstart_data(SPEC)
-    model, _, before, after = _fit_quickstart_mask2former(read_config, root, 1e-3, 15)
-    assert after < 0.6 * before, (before, after)
+    model, _, before, after = _fit_quickstart_mask2former(read_config, root, 3e-3, 8)
+    assert after < 0.75 * before, (before, after)
     model.eval()
     cfg = _tiny_quickstart_cfg(read_config)
     predictions = model.test_step(_quickstart_batch(cfg, root, 'val'))
@@ -317,5 +319,35 @@ def test_quickstart_mask2former_learns_and_predicts(read_config, quickstart_data
 def test_quickstart_mask2former_does_not_learn_at_lr_zero(read_config, quickstart_data):
     """The control: the same run at lr = 0 leaves the loss where it was."""
     root = quickstart_data(SPEC)
-    _, _, before, after = _fit_quickstart_mask2former(read_config, root, 0.0, 3)
+    _, _, before, after = _fit_quickstart_mask2former(read_config, root, 0.0, 2)
     assert after == pytest.approx(before, rel=1e-4)
+
+
+# Official values the review of issue 21 checked: (drop path, with_cp) of the UperNet
+# configs whose official files say so (InternImage upernet_internimage_{h,g}_896_160k_ade20k,
+# DCNv4 upernet_flash_internimage_{t,s,b}_512_160k_ade20k).
+OFFICIAL_BACKBONE_OPTIONS = {
+    'internimage-h_upernet_16xb1-160k_ade20k-896x896': (0.5, False),
+    'internimage-g_upernet_16xb1-160k_ade20k-896x896': (0.5, True),
+    'flash-internimage-t_upernet_8xb2-160k_ade20k-512x512': (0.2, True),
+    'flash-internimage-s_upernet_8xb2-160k_ade20k-512x512': (0.3, True),
+    'flash-internimage-b_upernet_8xb2-160k_ade20k-512x512': (0.3, False),
+}
+
+
+@pytest.mark.parametrize('stem', sorted(OFFICIAL_BACKBONE_OPTIONS))
+def test_upernet_backbone_options_are_the_official_ones(stem, read_config):
+    backbone = read_config(f'{SEG}/{stem}.py').model.backbone
+    assert (backbone.drop_path_rate, backbone.with_cp) == OFFICIAL_BACKBONE_OPTIONS[stem]
+
+
+def test_flash_t_tests_with_mmsegs_ade20k_pipeline(read_config):
+    # The official DCNv4 config leaves its own test pipeline unused (commented out), so
+    # mmseg's base ADE20K pipeline applies: no rounding to a multiple of 32.
+    cfg = read_config(f'{SEG}/flash-internimage-t_upernet_8xb2-160k_ade20k-512x512.py')
+    import mmseg
+
+    mmseg_configs = Path(mmseg.__file__).parent / '.mim' / 'configs'
+    mmseg_base = Config.fromfile(mmseg_configs / '_base_' / 'datasets' / 'ade20k.py')
+    assert cfg.test_dataloader.dataset.pipeline == mmseg_base.test_dataloader.dataset.pipeline
+    assert cfg.val_dataloader.dataset.pipeline == mmseg_base.val_dataloader.dataset.pipeline

@@ -18,7 +18,9 @@ model = dict(
         arch='h',
         drop_path_rate=0.5,
         out_indices=(0, 1, 2, 3),
-        with_cp=False,
+        # Gradient checkpointing (the official configs: False) so that training fits 80 GB
+        # GPUs: configs/README.md, "GPU memory of the H models".
+        with_cp=True,
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_h_jointto22k_384.pth',
