@@ -39,7 +39,7 @@ from internimage.checkpoint.segmentation import convert_segmentation_checkpoint
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='output path for the mmpretrain checkpoint')
+    parser.add_argument('dst', help='output path of the converted checkpoint')
     parser.add_argument(
         '--trust-checkpoint',
         action='store_true',
