@@ -48,6 +48,7 @@ from internimage.checkpoint import (
     load_checkpoint_file,
 )
 from internimage.checkpoint.detection import convert_detection_checkpoint
+from internimage.checkpoint.segmentation import convert_segmentation_checkpoint
 
 TASKS = ('classification', 'detection', 'segmentation')
 # Keys only a released whole detector / segmenter has.
@@ -97,9 +98,6 @@ def convert(checkpoint: dict, task: str, num_classes: Optional[int] = None) -> d
     if task == 'detection':
         return convert_detection_checkpoint(extract_state_dict(checkpoint))
     if task == 'segmentation':
-        # Imported here: the segmentation layouts are optional for the other tasks.
-        from internimage.checkpoint.segmentation import convert_segmentation_checkpoint
-
         return convert_segmentation_checkpoint(
             extract_state_dict(checkpoint), num_classes=num_classes
         )

@@ -1,7 +1,8 @@
 """Evaluate a checkpoint on a config's test split.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
-        [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}] [--allow-partial]
+        [--tta] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--allow-partial]
 
 The task (mmpretrain / mmdet / mmseg) comes from the config's default_scope;
 the metrics are the config's test_evaluator (accuracy, COCO AP or mIoU).
@@ -23,8 +24,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = apis.config_parser(__doc__)
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
     parser.add_argument('--show-dir', help='save rendered predictions in this directory')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="test-time augmentation: the config's tta_pipeline and tta_model (e.g. the "
+        'multi-scale + flip test of a *_ms segmentation config)',
+    )
     apis.add_common_args(parser)
     return parser.parse_args(argv)
+
+
+def enable_tta(cfg) -> None:
+    """Test with the config's ``tta_pipeline`` and wrap its model in ``tta_model`` (as
+    mmseg's and mmdet's own test tools do).
+
+    Args:
+        cfg (Config): the loaded config; changed in place.
+    """
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise ValueError(f'--tta: the config defines no {" / ".join(missing)}')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
 
 
 def main(argv=None) -> None:
@@ -32,6 +54,8 @@ def main(argv=None) -> None:
     apis.check_checkpoint_file(args.checkpoint)
     cfg = apis.load_config(args)
     cfg.load_from = args.checkpoint
+    if args.tta:
+        enable_tta(cfg)
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
     runner = apis.build_runner(cfg)

@@ -118,6 +118,19 @@ def test_every_config_but_the_recipe_roots_is_a_variant():
         'dino_internimage-h-tiny_quickstart.py',
         'cascade-rcnn_internimage-xl_fpn_3x_crowdhuman.py',
         'upernet_internimage-tiny_quickstart.py',
+        'mask2former_internimage-tiny_quickstart.py',
+        'internimage-l_upernet_8xb2-160k_ade20k-640x640.py',
+        'internimage-h_upernet_16xb1-160k_ade20k-896x896.py',
+        'internimage-l_upernet_8xb2-160k_cityscapes-512x1024.py',
+        'internimage-h_mask2former_16xb1-80k_coco-stuff164k-896x896.py',
+        'internimage-h_mask2former_16xb1-80k_cocostuff2ade20k-896x896.py',
+        'internimage-h_mask2former_16xb1-40k_cocostuff2cocostuff10k-512x512.py',
+        'internimage-h_mask2former_16xb2-80k_mapillary-896x896.py',
+        'internimage-h_mask2former_8xb2-80k_mapillary2cityscapes-1024x1024.py',
+        'internimage-l_segformer_8xb2-80k_mapillary-512x1024.py',
+        'internimage-l_segformer_8xb2-160k_mapillary2cityscapes-512x1024.py',
+        'internimage-l_upernet_8xb2-80k_mapillary-512x1024.py',
+        'internimage-l_upernet_8xb2-160k_mapillary2cityscapes-512x1024.py',
     }
 
 

@@ -70,7 +70,7 @@ SEGMENTATION_RECIPES = {
     'internimage-b_upernet_8xb2-160k_ade20k-512x512': dict(_ADE_T, arch='b', drop=0.4),
     'internimage-l_upernet_8xb2-160k_ade20k-640x640': dict(_ADE_L, arch='l', drop=0.4),
     'internimage-xl_upernet_8xb2-160k_ade20k-640x640': dict(_ADE_L, arch='xl', drop=0.4),
-    'internimage-h_upernet_16xb1-160k_ade20k-896x896': dict(_ADE_H, arch='h', drop=0.4),
+    'internimage-h_upernet_16xb1-160k_ade20k-896x896': dict(_ADE_H, arch='h', drop=0.5),
     'internimage-g_upernet_16xb1-160k_ade20k-896x896': dict(_ADE_H, arch='g', drop=0.5),
     'internimage-t_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_T, arch='t', drop=0.2),
     'internimage-s_upernet_8xb2-160k_cityscapes-512x1024': dict(_CITY_T, arch='s', drop=0.3),
@@ -175,7 +175,11 @@ def test_all_expected_configs_are_shipped():
 @pytest.mark.parametrize('path', CONFIGS)
 def test_config_parses_with_common_contract(path, read_config):
     cfg = read_config(path)
-    assert cfg.custom_imports == dict(imports=['internimage'], allow_failed_imports=False)
+    # internimage first; Mask2Former configs add mmdet's models, Mapillary ones our transforms
+    imports = cfg.custom_imports.imports
+    assert cfg.custom_imports == dict(imports=imports, allow_failed_imports=False)
+    assert imports[0] == 'internimage'
+    assert set(imports[1:]) <= {'mmdet.models', 'internimage.datasets.transforms'}
     assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
     assert cfg.model.backbone.type in ('InternImage', 'FlashInternImage', 'CBInternImage')
     # Dumps to a config that parses again (no unserialisable values).
@@ -370,7 +374,17 @@ def test_segmentation_recipe(stem, read_config):
     assert cfg.model.test_cfg.mode == 'whole'
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+# The Mask2Former-H configs share one backbone and head code; one of them runs here (the
+# others' widths and sizes: tests/tasks/test_segmentation_headline.py, on the meta device).
+SHALLOW_CONFIGS = [
+    path
+    for path in CONFIGS
+    if 'mask2former' not in path
+    or path.endswith(('mapillary2cityscapes-1024x1024.py', 'quickstart.py'))
+]
+
+
+@pytest.mark.parametrize('path', SHALLOW_CONFIGS)
 def test_config_builds_and_runs_shallow(path, read_config):
     """Build with one block per stage and run the feature path end to end."""
     cfg = read_config(path)
@@ -388,11 +402,15 @@ def test_config_builds_and_runs_shallow(path, read_config):
             assert all(f.shape[1] == cfg.model.neck.out_channels for f in feats)
         elif cfg.default_scope == 'mmseg':
             feats = model.extract_feat(image)
-            logits = model.decode_head(feats)
-            aux = model.auxiliary_head(feats)
             num_classes = cfg.model.decode_head.num_classes
+            if cfg.model.decode_head.type == 'Mask2FormerHead':
+                meta = dict(img_shape=(64, 64), pad_shape=(64, 64), ori_shape=(64, 64))
+                logits = model.decode_head.predict(feats, [meta], cfg.model.test_cfg)
+            else:
+                logits = model.decode_head(feats)
             assert logits.shape[:2] == (1, num_classes)
-            assert aux.shape[:2] == (1, num_classes)
+            if cfg.model.get('auxiliary_head') is not None:
+                assert model.auxiliary_head(feats).shape[:2] == (1, num_classes)
         else:
             logits = model(image, mode='tensor')
             assert logits.shape == (1, cfg.model.head.num_classes)
