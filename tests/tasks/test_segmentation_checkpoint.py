@@ -273,7 +273,9 @@ def test_convert_tool_writes_a_loadable_segmentation_file(tmp_path):
         'backbone.levels.0.norm.0.weight': (4,),
     }
     with pytest.raises(SystemExit):  # --num-classes is a segmentation option
-        _tool('convert_checkpoint').parse_args(['a', 'b', '--num-classes', '19'])
+        _tool('convert_checkpoint').parse_args(
+            ['a', 'b', '--task', 'detection', '--num-classes', '19']
+        )
 
 
 def test_test_tool_tta_uses_the_configs_tta_pipeline(read_config):
