@@ -6,7 +6,8 @@ follows ATen's CPU capability and OPS_DCNV3_CPU_ISA when it picks one. A machine
 its best build by itself, so each build is checked in a subprocess with
 ATEN_CPU_CAPABILITY set (``default``, ``avx2``), with OPS_DCNV3_CPU_ISA=avx512 (AVX-512
 without the BF16 instructions), or with neither (``native``: the best the machine has), and
-the build the kernels report (``ops_dcnv3._C.cpu_isa()``) is checked against the CPU's flags. The checks cover the group widths with their own loops (16, 32), a width
+the build the kernels report (``ops_dcnv3._C.cpu_isa()``) is checked against the CPU's flags.
+The checks cover the group widths with their own loops (16, 32), a width
 that takes the generic loop (11) and one that AVX-512 cannot hold in whole vectors (8);
 float64, float32 and bfloat16; the fused mask softmax; and thread counts that split a batch
 of one image into group blocks and pixel chunks.
