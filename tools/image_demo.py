@@ -1,7 +1,7 @@
 """Predict on one image and save the rendered result.
 
     python tools/image_demo.py CONFIG CHECKPOINT IMAGE [--out-file result.png]
-        [--device cpu] [--score-thr 0.3]
+        [--device cpu] [--score-thr 0.3] [--amp]
 
 A thin layer over the upstream inferencers (docs/inference.md): mmdet's DetInferencer
 draws boxes and masks, mmseg's MMSegInferencer overlays the label map, mmpretrain's
@@ -29,13 +29,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--score-thr', type=float, default=0.3, help='detection score threshold for drawing'
     )
+    parser.add_argument(
+        '--amp', action='store_true', help='mixed precision: bfloat16 on the CPU, float16 on CUDA'
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     render_prediction(
-        args.config, args.checkpoint, args.image, args.out_file, args.device, args.score_thr
+        args.config,
+        args.checkpoint,
+        args.image,
+        args.out_file,
+        args.device,
+        args.score_thr,
+        amp=args.amp,
     )
     print(f'saved {args.out_file}')
 

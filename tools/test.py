@@ -1,7 +1,10 @@
 """Evaluate a checkpoint on a config's test split.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--amp]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
+
+--amp evaluates under mmengine's autocast (test_cfg.fp16): bfloat16 on the CPU, float16
+on CUDA (docs/inference.md).
 
 The task (mmpretrain / mmdet / mmseg) comes from the config's default_scope;
 the metrics are the config's test_evaluator (accuracy, COCO AP or mIoU).
@@ -21,6 +24,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = apis.config_parser(__doc__)
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
     parser.add_argument('--show-dir', help='save rendered predictions in this directory')
+    parser.add_argument(
+        '--amp', action='store_true', help='mixed precision: bfloat16 on the CPU, float16 on CUDA'
+    )
     apis.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -33,6 +39,8 @@ def main(argv=None) -> None:
     cfg.load_from = args.checkpoint
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
+    if args.amp:
+        apis.enable_amp_test(cfg)
     runner = apis.build_runner(cfg)
     runner.test()
     del runner  # frees the model wrapper, which holds the process group

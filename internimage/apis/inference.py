@@ -17,6 +17,7 @@ from typing import Any, Tuple
 import mmcv
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from mmengine.runner import autocast
 
 from .runner import task_scope
 
@@ -71,6 +72,7 @@ def render_prediction(
     out_file: str,
     device: str = 'cpu',
     score_thr: float = 0.3,
+    amp: bool = False,
 ) -> Any:
     """Predict on one image with the task's upstream inferencer and save its drawing.
 
@@ -85,6 +87,8 @@ def render_prediction(
         out_file (str): Where to write the drawing (format from its extension).
         device (str): Torch device. Defaults to 'cpu'.
         score_thr (float): Detection score threshold for drawing. Defaults to 0.3.
+        amp (bool): Predict under mmengine's ``autocast`` for the device: bfloat16 on the
+            CPU, float16 on CUDA (weights stay float32). Defaults to False.
 
     Returns:
         The task's data sample (DetDataSample / SegDataSample / DataSample).
@@ -95,7 +99,8 @@ def render_prediction(
     scope, inferencer = build_inferencer(config, checkpoint, device)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with tempfile.TemporaryDirectory() as vis_dir:
-        result = _predict(scope, inferencer, image, vis_dir, score_thr)
+        with autocast(device_type=device.split(':')[0], enabled=amp):
+            result = _predict(scope, inferencer, image, vis_dir, score_thr)
         [drawn] = [p for p in Path(vis_dir, 'vis').iterdir() if p.is_file()]
         if drawn.suffix.lower() == Path(out_file).suffix.lower():
             shutil.copyfile(drawn, out_file)

@@ -35,6 +35,7 @@ __all__ = [
     'task_scope',
     'add_random_state_hook',
     'enable_amp',
+    'enable_amp_test',
     'enable_resume',
     'enable_show_dir',
     'check_checkpoint_file',
@@ -132,21 +133,38 @@ def add_random_state_hook(cfg: Config) -> None:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to automatic mixed precision."""
-    if not torch.cuda.is_available():
-        raise RuntimeError(
-            "--amp needs a CUDA device (mmengine's "
-            'AmpOptimWrapper is CUDA/NPU/MLU only); none found'
-        )
+    """Switch the optimizer wrapper to automatic mixed precision.
+
+    With CUDA: mmengine's ``AmpOptimWrapper`` (float16 autocast, dynamic loss scaling).
+    Without: :class:`~internimage.engine.CPUBFloat16AmpOptimWrapper` (bfloat16 autocast on
+    the CPU, no loss scaling), since mmengine's wrapper refuses CPU-only machines.
+    """
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type') == 'AmpOptimWrapper':
+    amp_types = ('AmpOptimWrapper', 'CPUBFloat16AmpOptimWrapper')
+    if wrapper.get('type') in amp_types:
         return
     if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
         raise ValueError(
             f'--amp only applies to optim_wrapper.type="OptimWrapper", got {wrapper.get("type")!r}'
         )
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.setdefault('loss_scale', 'dynamic')
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        wrapper.type = 'CPUBFloat16AmpOptimWrapper'
+
+
+def enable_amp_test(cfg: Config) -> None:
+    """Run the test loop under mmengine's ``autocast``: bfloat16 on the CPU, float16 on CUDA.
+
+    mmengine's convention (``test_cfg.fp16``, as mmpretrain's ``tools/test.py --amp``): the
+    ``TestLoop`` wraps each ``test_step`` in ``mmengine.runner.autocast``, so linears,
+    convolutions and the DCNv3 op compute in the half type while the weights stay float32
+    and the ops autocast keeps in float32 (losses, ``grid_sample``) stay there.
+    """
+    test_cfg = cfg.get('test_cfg') or ConfigDict(type='TestLoop')
+    test_cfg.fp16 = True
+    cfg.test_cfg = test_cfg
 
 
 def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:

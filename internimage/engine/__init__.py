@@ -1,5 +1,6 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .amp import CPUBFloat16AmpOptimWrapper
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -8,6 +9,7 @@ from .optimizers import (
 )
 
 __all__ = [
+    'CPUBFloat16AmpOptimWrapper',
     'InternImageClsLayerDecayOptimizerConstructor',
     'InternImageLayerDecayOptimizerConstructor',
     'RandomStateHook',
