@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--score-thr', type=float, default=0.3, help='detection score threshold for drawing'
     )
     parser.add_argument(
-        '--amp', action='store_true', help='mixed precision: bfloat16 on the CPU, float16 on CUDA'
+        '--amp', action='store_true', help='backbone and neck in bfloat16 (CPU) / float16 (CUDA)'
     )
     return parser.parse_args(argv)
 

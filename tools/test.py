@@ -3,8 +3,8 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--amp]
         [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
 
---amp evaluates under mmengine's autocast (test_cfg.fp16): bfloat16 on the CPU, float16
-on CUDA (docs/inference.md).
+--amp runs the backbone and neck in bfloat16 on the CPU (float16 on CUDA); the heads and
+post-processing stay float32 (docs/inference.md).
 
 The task (mmpretrain / mmdet / mmseg) comes from the config's default_scope;
 the metrics are the config's test_evaluator (accuracy, COCO AP or mIoU).
@@ -25,7 +25,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file to evaluate')
     parser.add_argument('--show-dir', help='save rendered predictions in this directory')
     parser.add_argument(
-        '--amp', action='store_true', help='mixed precision: bfloat16 on the CPU, float16 on CUDA'
+        '--amp', action='store_true', help='backbone and neck in bfloat16 (CPU) / float16 (CUDA)'
     )
     apis.add_common_args(parser)
     return parser.parse_args(argv)

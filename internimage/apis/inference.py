@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Tuple
 
 import mmcv
+import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner import autocast
 
+from ..engine import autocast_feature_extractor
 from .runner import task_scope
 
 __all__ = ['build_inferencer', 'render_prediction']
@@ -87,8 +88,9 @@ def render_prediction(
         out_file (str): Where to write the drawing (format from its extension).
         device (str): Torch device. Defaults to 'cpu'.
         score_thr (float): Detection score threshold for drawing. Defaults to 0.3.
-        amp (bool): Predict under mmengine's ``autocast`` for the device: bfloat16 on the
-            CPU, float16 on CUDA (weights stay float32). Defaults to False.
+        amp (bool): Run the backbone and neck in bfloat16 on the CPU (float16 on CUDA); the
+            heads and post-processing stay float32 (``autocast_feature_extractor``). Defaults
+            to False.
 
     Returns:
         The task's data sample (DetDataSample / SegDataSample / DataSample).
@@ -97,10 +99,13 @@ def render_prediction(
         if not osp.isfile(path):
             raise FileNotFoundError(f'{name} file not found: {path}')
     scope, inferencer = build_inferencer(config, checkpoint, device)
+    if amp:
+        device_type = device.split(':')[0]
+        half = torch.float16 if device_type == 'cuda' else torch.bfloat16
+        autocast_feature_extractor(inferencer.model, device_type, half)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with tempfile.TemporaryDirectory() as vis_dir:
-        with autocast(device_type=device.split(':')[0], enabled=amp):
-            result = _predict(scope, inferencer, image, vis_dir, score_thr)
+        result = _predict(scope, inferencer, image, vis_dir, score_thr)
         [drawn] = [p for p in Path(vis_dir, 'vis').iterdir() if p.is_file()]
         if drawn.suffix.lower() == Path(out_file).suffix.lower():
             shutil.copyfile(drawn, out_file)

@@ -155,16 +155,18 @@ def enable_amp(cfg: Config) -> None:
 
 
 def enable_amp_test(cfg: Config) -> None:
-    """Run the test loop under mmengine's ``autocast``: bfloat16 on the CPU, float16 on CUDA.
+    """Test with the backbone and neck in bfloat16 (float16 on CUDA): adds
+    :class:`~internimage.engine.FeatureExtractorAutocastHook` to ``custom_hooks``.
 
-    mmengine's convention (``test_cfg.fp16``, as mmpretrain's ``tools/test.py --amp``): the
-    ``TestLoop`` wraps each ``test_step`` in ``mmengine.runner.autocast``, so linears,
-    convolutions and the DCNv3 op compute in the half type while the weights stay float32
-    and the ops autocast keeps in float32 (losses, ``grid_sample``) stay there.
+    Not mmengine's ``test_cfg.fp16`` (autocast over the whole test step): on the CPU mmcv's
+    ``RoIAlign`` has no bfloat16 kernel and its ``nms`` wants float32, so mmdet models stop;
+    here the heads and post-processing stay float32 (see ``autocast_feature_extractor``).
     """
-    test_cfg = cfg.get('test_cfg') or ConfigDict(type='TestLoop')
-    test_cfg.fp16 = True
-    cfg.test_cfg = test_cfg
+    dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
+    hooks = [
+        h for h in cfg.get('custom_hooks') or [] if h.get('type') != 'FeatureExtractorAutocastHook'
+    ]
+    cfg.custom_hooks = hooks + [dict(type='FeatureExtractorAutocastHook', dtype=dtype)]
 
 
 def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:

@@ -1,6 +1,10 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
-from .amp import CPUBFloat16AmpOptimWrapper
+from .amp import (
+    CPUBFloat16AmpOptimWrapper,
+    FeatureExtractorAutocastHook,
+    autocast_feature_extractor,
+)
 from .hooks import RandomStateHook
 from .optimizers import (
     InternImageClsLayerDecayOptimizerConstructor,
@@ -10,6 +14,8 @@ from .optimizers import (
 
 __all__ = [
     'CPUBFloat16AmpOptimWrapper',
+    'FeatureExtractorAutocastHook',
+    'autocast_feature_extractor',
     'InternImageClsLayerDecayOptimizerConstructor',
     'InternImageLayerDecayOptimizerConstructor',
     'RandomStateHook',

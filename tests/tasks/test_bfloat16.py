@@ -72,7 +72,40 @@ def test_enable_amp_on_cpu_picks_the_bfloat16_wrapper(read_config):
     apis.enable_amp(cfg)
     assert cfg.optim_wrapper.type == 'CPUBFloat16AmpOptimWrapper'
     apis.enable_amp_test(cfg)
-    assert cfg.test_cfg.fp16 is True
+    apis.enable_amp_test(cfg)  # once only
+    hooks = [h for h in cfg.custom_hooks if h['type'] == 'FeatureExtractorAutocastHook']
+    assert hooks == [dict(type='FeatureExtractorAutocastHook', dtype='bfloat16')]
+
+
+@pytest.mark.slow
+def test_mask_rcnn_tests_with_bfloat16_features(quickstart_data, tmp_path, read_config):
+    """tools/test.py --amp on Mask R-CNN: the backbone and neck run in bfloat16, the RoI
+    heads (mmcv RoIAlign and nms have no CPU bfloat16 kernels) in float32, and the COCO
+    evaluation comes out."""
+    from tests.tasks.test_e2e import QUICKSTART, SPEC, _single_process_loaders
+
+    cfg = read_config(f'{QUICKSTART}/mask-rcnn_internimage-tiny_quickstart.py')
+    cfg.work_dir = str(tmp_path)
+    _single_process_loaders(cfg, batch_size=SPEC.num_train)
+    coco_root = str(quickstart_data(SPEC) / 'coco') + '/'
+    cfg.test_dataloader.dataset.data_root = coco_root
+    cfg.test_evaluator.ann_file = coco_root + 'annotations/instances_val.json'
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # untrained: keep every box
+    apis.enable_amp_test(cfg)
+    runner = Runner.from_cfg(cfg)
+    seen = {}
+    dcn = next(m for m in runner.model.backbone.modules() if isinstance(m, ops_dcnv3.DCNv3))
+    dcn.register_forward_hook(lambda m, a, out: seen.update(dcnv3=out.dtype))
+    runner.model.backbone.register_forward_hook(
+        lambda m, a, out: seen.update(backbone=out[0].dtype)
+    )
+    runner.model.roi_head.bbox_head.register_forward_hook(
+        lambda m, a, out: seen.update(bbox_head=out[0].dtype)
+    )
+    metrics = runner.test()
+    assert 'coco/bbox_mAP' in metrics and 'coco/segm_mAP' in metrics
+    # Inside the backbone bfloat16; its features leave it (and enter the heads) as float32.
+    assert seen == {'dcnv3': torch.bfloat16, 'backbone': torch.float32, 'bbox_head': torch.float32}
 
 
 def _train_classifier_amp(read_config, data_root, work_dir, lr: float):
