@@ -19,18 +19,38 @@ Both take the arguments of :func:`ops_dcnv3.dcnv3` (checked the same way) and re
 same result; tests/ops/test_baselines.py checks them against the reference.
 """
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .functional import DCNv3Params, IntPair, check_dcnv3_args
+from .functional import DCNv3Params, check_dcnv3_args
 from .reference import sampling_points
 
 __all__ = ['dcnv3_grid_sample_official', 'dcnv3_pytorch_fast']
 
 
-def _params(input, offset, mask, **kwargs) -> DCNv3Params:
-    return check_dcnv3_args(input, offset, mask, **kwargs)
+# The defaults of ops_dcnv3.dcnv3's keyword arguments (all but the required ``group``).
+_DEFAULTS = dict(
+    kernel_size=3,
+    stride=1,
+    padding=1,
+    dilation=1,
+    offset_scale=1.0,
+    remove_center=False,
+    softmax_mask=False,
+)
+
+
+def _check_args(input: Tensor, offset: Tensor, mask: Tensor, kwargs: dict) -> DCNv3Params:
+    """The checks of ``dcnv3`` on its arguments (unknown keywords raise ``TypeError``)."""
+    unknown = sorted(set(kwargs) - set(_DEFAULTS) - {'group'})
+    if unknown:
+        raise TypeError(f'unexpected keyword arguments {unknown}')
+    if 'group' not in kwargs:
+        raise TypeError("missing the keyword argument 'group'")
+    return check_dcnv3_args(input, offset, mask, **{**_DEFAULTS, **kwargs})
 
 
 def _kernel_grid(params: DCNv3Params, dtype: torch.dtype, device) -> Tensor:
@@ -60,23 +80,16 @@ def _weights(mask: Tensor, params: DCNv3Params, num_points: int) -> Tensor:
 
 
 def dcnv3_grid_sample_official(
-    input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    *,
-    kernel_size: IntPair = 3,
-    stride: IntPair = 1,
-    padding: IntPair = 1,
-    dilation: IntPair = 1,
-    group: int,
-    offset_scale: float = 1.0,
-    remove_center: bool = False,
-    softmax_mask: bool = False,
+    input: Tensor, offset: Tensor, mask: Tensor, **kwargs: Any
 ) -> Tensor:
-    """DCNv3 in the official pure-PyTorch formulation (see the module docstring)."""
-    params = _params(input, offset, mask, kernel_size=kernel_size, stride=stride,
-                     padding=padding, dilation=dilation, group=group, offset_scale=offset_scale,
-                     remove_center=remove_center, softmax_mask=softmax_mask)  # fmt: skip
+    """DCNv3 in the official pure-PyTorch formulation (see the module docstring).
+
+    Args:
+        input, offset, mask (Tensor): As for :func:`ops_dcnv3.dcnv3`.
+        **kwargs: The keyword arguments of :func:`ops_dcnv3.dcnv3` (``group`` required).
+    """
+    params = _check_args(input, offset, mask, kwargs)
+    group = params.group
     pad_h, pad_w = params.pad_h, params.pad_w
     padded = F.pad(input, [0, 0, pad_w, pad_w, pad_h, pad_h])
     batch, height, width, channels = padded.shape
@@ -101,24 +114,16 @@ def dcnv3_grid_sample_official(
     return output.transpose(1, 2).reshape(batch, out_h, out_w, channels).contiguous()
 
 
-def dcnv3_pytorch_fast(
-    input: Tensor,
-    offset: Tensor,
-    mask: Tensor,
-    *,
-    kernel_size: IntPair = 3,
-    stride: IntPair = 1,
-    padding: IntPair = 1,
-    dilation: IntPair = 1,
-    group: int,
-    offset_scale: float = 1.0,
-    remove_center: bool = False,
-    softmax_mask: bool = False,
-) -> Tensor:
-    """DCNv3 in plain PyTorch, faster than the official formulation (module docstring)."""
-    params = _params(input, offset, mask, kernel_size=kernel_size, stride=stride,
-                     padding=padding, dilation=dilation, group=group, offset_scale=offset_scale,
-                     remove_center=remove_center, softmax_mask=softmax_mask)  # fmt: skip
+def dcnv3_pytorch_fast(input: Tensor, offset: Tensor, mask: Tensor, **kwargs: Any) -> Tensor:
+    """DCNv3 in plain PyTorch without the official formulation's padding copy (module
+    docstring).
+
+    Args:
+        input, offset, mask (Tensor): As for :func:`ops_dcnv3.dcnv3`.
+        **kwargs: The keyword arguments of :func:`ops_dcnv3.dcnv3` (``group`` required).
+    """
+    params = _check_args(input, offset, mask, kwargs)
+    group = params.group
     batch, height, width, channels = input.shape
     _, out_h, out_w, _ = offset.shape
     cg = params.group_channels
