@@ -19,7 +19,7 @@ from typing import NamedTuple, Tuple
 import torch
 from torch import Tensor
 
-from .functional import DCNv3Params, IntPair, _check_geometry, _check_tensors
+from .functional import DCNv3Params, IntPair, _check_geometry, _check_tensors, autocast_inputs
 from .reference import _dcnv3_reference
 
 __all__ = [
@@ -168,8 +168,10 @@ def dcnv4(
     The DCNv3 operator (:func:`ops_dcnv3.dcnv3`, docs/dcnv3.md: same sampling locations,
     point order ``k = i_x*kernel_h + i_y``, bilinear sampling with zeros outside) with the
     offsets and the point weights read from one packed tensor and used as they are (no
-    softmax). CPU and CUDA, any batch and any channels per group.
+    softmax). CPU and CUDA, any batch and any channels per group. Under ``torch.autocast`` it
+    computes in the autocast dtype, as :func:`ops_dcnv3.dcnv3` does.
     """
+    input, offset_mask = autocast_inputs(input, offset_mask)
     params = check_dcnv4_args(
         input,
         offset_mask,

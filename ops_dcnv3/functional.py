@@ -295,6 +295,25 @@ def check_dcnv3_args(
     return DCNv3Params(*geo.params(group), bool(softmax_mask))
 
 
+def autocast_inputs(*tensors: Tensor) -> Tuple[Tensor, ...]:
+    """The op's inputs as ``torch.autocast`` would hand them to a convolution.
+
+    Inside an autocast region of the tensors' device the compiled ops compute in its dtype
+    (bfloat16 on the CPU by default, float16 on CUDA), as convolutions and linears do: the
+    float32 / float16 / bfloat16 inputs are cast to it, so inputs that autocast left in
+    different dtypes (say a bfloat16 linear output and a float32 offset) are accepted. The
+    cast is differentiable: float32 inputs get float32 gradients. float64 and everything
+    outside autocast is left as it is.
+    """
+    device_type = tensors[0].device.type
+    if device_type not in ('cpu', 'cuda') or not torch.is_autocast_enabled(device_type):
+        return tensors
+    dtype = torch.get_autocast_dtype(device_type)
+    return tuple(
+        t.to(dtype) if t.is_floating_point() and t.dtype != torch.float64 else t for t in tensors
+    )
+
+
 DCNV3_ARGS_DOC = """
     Args:
         input (Tensor): (N, H, W, C), floating point (the compiled op: float32, float64,
@@ -342,8 +361,10 @@ def dcnv3(
     separate softmax pass and its backward; it allows at most ``MAX_SOFTMAX_POINTS`` points,
     and the mask gradient is then that of the logits. K = kernel_h*kernel_w, minus one with
     ``remove_center``. Point order is ``k = i_x*kernel_h + i_y``. See docs/dcnv3.md and
-    :func:`ops_dcnv3.dcnv3_reference` for the exact definition.
+    :func:`ops_dcnv3.dcnv3_reference` for the exact definition. Under ``torch.autocast`` it
+    computes in the autocast dtype (:func:`autocast_inputs`).
     """
+    input, offset, mask = autocast_inputs(input, offset, mask)
     params = check_dcnv3_args(
         input,
         offset,

@@ -20,22 +20,29 @@ turn inside each iteration (interleaved), so load from other processes hits them
 the ratios hold even when the absolute times are noisy.
 
     python tools/benchmark_model.py --cpu-report                     # the full report
+    python tools/benchmark_model.py --cpu-report --dtype bfloat16    # bfloat16 weights
+
+With ``--dtype bfloat16`` the report's inference models are bfloat16 copies (the whole
+forward in bfloat16; the DCNv3 op in its AVX512-BF16 kernel where the CPU has one), it prints
+how far their logits are from float32, and training runs under bfloat16 autocast.
 """
 
 import argparse
+import copy
 import os.path as osp
-import statistics
 import sys
-import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.benchmark import Timer
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Run from a checkout without installing: make the repository importable.
 sys.path.insert(0, ROOT)
+
+from internimage.analysis.benchmark import interleaved_medians, speedup  # noqa: E402
 
 DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
 # The model users train: the shipped classification config, built by mmpretrain.
@@ -45,15 +52,14 @@ FLASH_INTERNIMAGE_T_CONFIG = osp.join(
 )
 
 
-class TensorForward(nn.Module):
-    """Calls an mmpretrain classifier in ``mode='tensor'`` (images in, logits out)."""
+def logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Images in, logits out: an mmpretrain classifier (also under ``torch.compile``) through
+    its ``forward(mode='tensor')``, torchvision's ConvNeXt directly."""
+    from mmengine.model import BaseModel
 
-    def __init__(self, classifier: nn.Module) -> None:
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(images, mode='tensor')
+    if isinstance(getattr(model, '_orig_mod', model), BaseModel):
+        return model(images, mode='tensor')
+    return model(images)
 
 
 def build_models(num_classes: int) -> Dict[str, nn.Module]:
@@ -72,29 +78,18 @@ def build_models(num_classes: int) -> Dict[str, nn.Module]:
     ):
         cfg = Config.fromfile(path)
         cfg.model.head.num_classes = num_classes
-        models[label] = TensorForward(MODELS.build(cfg.model))
+        models[label] = MODELS.build(cfg.model)
     models['ConvNeXt-T (torchvision)'] = convnext_tiny(num_classes=num_classes)
     return models
 
 
 def measure(step: Callable[[], None], device: torch.device, warmup: int, iters: int) -> float:
-    """Median seconds of one call of ``step`` (CUDA: events around each call)."""
+    """Median seconds of one call of ``step`` over ``iters`` calls after ``warmup``
+    (``torch.utils.benchmark.Timer``, which synchronises CUDA)."""
     for _ in range(warmup):
         step()
-    times: List[float] = []
-    for _ in range(iters):
-        if device.type == 'cuda':
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            begin = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+    timer = Timer('step()', globals={'step': step}, num_threads=torch.get_num_threads())
+    return timer.timeit(iters).median
 
 
 def measure_or_oom(
@@ -126,7 +121,7 @@ def benchmark(
 
     def infer() -> None:
         with torch.inference_mode(), autocast:
-            model(images)
+            logits(model, images)
 
     infer_s = measure_or_oom(infer, device, args.warmup, args.iters)
 
@@ -137,7 +132,7 @@ def benchmark(
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = F.cross_entropy(model(train_images), labels)
+            loss = F.cross_entropy(logits(model, train_images), labels)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -158,67 +153,54 @@ def cell(value: Optional[float], width: int, digits: int = 1) -> str:
     return f'{"out of memory":>{width}}' if value is None else f'{value:>{width}.{digits}f}'
 
 
-def ratio(ours: Optional[float], dense: Optional[float]) -> str:
-    return 'n/a' if ours is None or dense is None else f'{ours / dense:.2f}x'
-
-
-def interleaved_medians(
-    steps: Dict[str, Callable[[], None]], warmup: int, iters: int
-) -> Dict[str, float]:
-    """Median seconds of each step, the steps timed one after another in every iteration
-    (CPU), so that a slow spell of the machine hits all of them."""
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: Dict[str, List[float]] = {label: [] for label in steps}
-    for _ in range(iters):
-        for label, step in steps.items():
-            begin = time.perf_counter()
-            step()
-            times[label].append(time.perf_counter() - begin)
-    return {label: statistics.median(values) for label, values in times.items()}
-
-
 def build_report_models(
-    num_classes: int, compile_model: bool
+    num_classes: int, compile_model: bool, dtype: torch.dtype = torch.float32
 ) -> Tuple[Dict[str, nn.Module], Dict[str, nn.Module]]:
     """The inference and the training candidates: InternImage-T eager, ConvNeXt-T and (with
     ``compile_model``) InternImage-T under inductor, sharing the eager model's parameters.
+    With a half ``dtype`` the inference candidates are copies with weights in that dtype (the
+    whole forward in it, as ``model.to(dtype)`` gives); training stays float32 and runs under
+    autocast (print_train_table).
 
     No inductor ``freezing`` here: in the quiet 224 px report it was no faster than eager
     (1.09x at batch 1, one thread), like plain compilation.
     """
     models = build_models(num_classes)
-    internimage = models['InternImage-T']
-    infer = {'InternImage-T': internimage, 'ConvNeXt-T': models['ConvNeXt-T (torchvision)']}
-    train = dict(infer)
+    train = {
+        'InternImage-T': models['InternImage-T'],
+        'ConvNeXt-T': models['ConvNeXt-T (torchvision)'],
+    }
+    infer = {
+        label: model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
+        for label, model in train.items()
+    }
     if compile_model:
-        infer['InternImage-T compiled'] = train['InternImage-T compiled'] = torch.compile(
-            internimage
-        )
+        train['InternImage-T compiled'] = torch.compile(train['InternImage-T'])
+        infer['InternImage-T compiled'] = torch.compile(infer['InternImage-T'])
     return infer, train
 
 
 def print_latency_table(
     models: Dict[str, nn.Module], args: argparse.Namespace, baseline: str = 'ConvNeXt-T'
 ) -> None:
+    dtype = DTYPES[args.dtype]
     labels = list(models)
     header = f'{"threads":>7} | {"batch":>5} | ' + ' | '.join(f'{label:>22}' for label in labels)
     header += ' | ' + ' | '.join(
         f'{label + " / " + baseline:>32}' for label in labels if label != baseline
     )
-    print(f'\n## inference latency, ms (median of {args.iters}, models interleaved)')
+    print(f'\n## inference latency, ms ({args.dtype}, median of {args.iters}, models interleaved)')
     print(header)
     print('-' * len(header))
     for threads in args.report_threads:
         torch.set_num_threads(threads)
         for batch in args.report_batches:
-            images = torch.randn(batch, 3, args.size, args.size)
+            images = torch.randn(batch, 3, args.size, args.size, dtype=dtype)
 
             def infer(model: nn.Module = None) -> Callable[[], None]:
                 def step() -> None:
                     with torch.inference_mode():
-                        model(images)
+                        logits(model, images)
 
                 return step
 
@@ -237,9 +219,29 @@ def print_latency_table(
             print(row)
 
 
+def output_agreement(
+    models: Dict[str, nn.Module], reference: Dict[str, nn.Module], args: argparse.Namespace
+) -> List[str]:
+    """Lines of the largest logit difference of each half-precision model from its float32
+    original, relative to the largest float32 logit (batch 2 of random images). Taken before
+    the training table changes the float32 weights."""
+    images = torch.randn(2, 3, args.size, args.size)
+    lines = [f'\n## {args.dtype} outputs against float32: max |diff| / max |float32 logit|']
+    with torch.inference_mode():
+        for label, model in models.items():
+            if 'compiled' in label:
+                continue
+            want = logits(reference[label].eval(), images)
+            got = logits(model.eval(), images.to(DTYPES[args.dtype])).float()
+            error = ((got - want).abs().max() / want.abs().max()).item()
+            lines.append(f'{label:<24} {error:.2e}')
+    return lines
+
+
 def print_train_table(
     models: Dict[str, nn.Module], args: argparse.Namespace, baseline: str = 'ConvNeXt-T'
 ) -> None:
+    dtype = DTYPES[args.dtype]
     torch.set_num_threads(args.train_threads)
     images = torch.randn(args.train_batch, 3, args.size, args.size)
     labels = torch.randint(0, args.num_classes, (args.train_batch,))
@@ -249,7 +251,9 @@ def print_train_table(
 
         def step() -> None:
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(images), labels).backward()
+            with torch.autocast('cpu', dtype=dtype, enabled=dtype != torch.float32):
+                loss = F.cross_entropy(logits(model, images), labels)
+            loss.backward()
             optimizer.step()
 
         return step
@@ -270,8 +274,9 @@ def print_train_table(
                 args.iters,
             )
         )
+    precision = 'float32' if dtype == torch.float32 else f'{args.dtype} autocast'
     print(
-        f'\n## training step (forward, cross-entropy, backward, AdamW), ms; batch '
+        f'\n## training step (forward, cross-entropy, backward, AdamW), ms; {precision}, batch '
         f'{args.train_batch}, {args.train_threads} threads, median of {args.iters}; eager models '
         'interleaved, the compiled one after them'
     )
@@ -288,16 +293,16 @@ def print_profile(model: nn.Module, args: argparse.Namespace, rows: int = 10) ->
 
     torch.set_num_threads(1)
     model.eval()
-    images = torch.randn(1, 3, args.size, args.size)
+    images = torch.randn(1, 3, args.size, args.size, dtype=DTYPES[args.dtype])
     with torch.inference_mode():
         for _ in range(max(args.warmup, 1)):
-            model(images)
+            logits(model, images)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(args.iters):
-                model(images)
+                logits(model, images)
     print(
-        f'\n## InternImage-T inference profile: batch 1, 1 thread, {args.iters} forwards, '
-        f'top {rows} by self CPU time'
+        f'\n## InternImage-T inference profile ({args.dtype}): batch 1, 1 thread, '
+        f'{args.iters} forwards, top {rows} by self CPU time'
     )
     print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=rows))
 
@@ -305,15 +310,19 @@ def print_profile(model: nn.Module, args: argparse.Namespace, rows: int = 10) ->
 def cpu_report(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     print(
-        f'# cpu report: {args.size}x{args.size}, float32, median of {args.iters} after '
+        f'# cpu report: {args.size}x{args.size}, {args.dtype}, median of {args.iters} after '
         f'{args.warmup} warm-up; torch {torch.__version__}'
     )
-    infer_models, train_models = build_report_models(args.num_classes, not args.no_compile)
+    dtype = DTYPES[args.dtype]
+    infer_models, train_models = build_report_models(args.num_classes, not args.no_compile, dtype)
+    agreement = output_agreement(infer_models, train_models, args) if dtype != torch.float32 else []
     # Training first. Known issue: with the compiled candidate in the process, the eager
     # ConvNeXt-T step measured 2.4-3.1 s (1.3 s with --no-compile, 1.1 s alone), cause not
     # found; take the training ratio from a --no-compile run.
-    print_train_table(train_models, args)
+    if not args.no_train:
+        print_train_table(train_models, args)
     print_latency_table(infer_models, args)
+    print('\n'.join(agreement))
     print_profile(infer_models['InternImage-T'], args)
 
 
@@ -329,7 +338,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--dtype',
         choices=list(DTYPES),
         default='float32',
-        help='autocast precision (float32: no autocast)',
+        help='precision: autocast (float32: no autocast); with --cpu-report the inference '
+        'models are converted to it and training runs under its autocast',
     )
     parser.add_argument('--num-classes', type=int, default=1000)
     parser.add_argument('--warmup', type=int, default=3)
@@ -348,6 +358,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     report.add_argument(
         '--no-compile', action='store_true', help='leave out the torch.compile candidate'
     )
+    report.add_argument('--no-train', action='store_true', help='leave out the training step')
     args = parser.parse_args(argv)
     if args.cpu_report and args.device != 'cpu':
         parser.error('--cpu-report runs on --device cpu')
@@ -411,8 +422,8 @@ def main(argv=None) -> None:
         b = dense if second == 'ConvNeXt-T' else results[second]
         print(
             f'{first} / {second}: inference throughput '
-            f'{ratio(a["images_per_s"], b["images_per_s"])}, training step time '
-            f'{ratio(a["train_step_ms"], b["train_step_ms"])}'
+            f'{speedup(a["images_per_s"], b["images_per_s"])}, training step time '
+            f'{speedup(a["train_step_ms"], b["train_step_ms"])}'
         )
 
 

@@ -1,7 +1,7 @@
 """Predict on one image and save the rendered result.
 
     python tools/image_demo.py CONFIG CHECKPOINT IMAGE [--out-file result.png]
-        [--device cpu] [--score-thr 0.3] [--allow-partial]
+        [--device cpu] [--score-thr 0.3] [--amp] [--allow-partial]
 
 A thin layer over the upstream inferencers (docs/inference.md): mmdet's DetInferencer
 draws boxes and masks, mmseg's MMSegInferencer overlays the label map, mmpretrain's
@@ -33,6 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--score-thr', type=float, default=0.3, help='detection score threshold for drawing'
     )
+    parser.add_argument(
+        '--amp', action='store_true', help='backbone and neck in bfloat16 (CPU) / float16 (CUDA)'
+    )
     add_allow_partial_argument(parser)
     return parser.parse_args(argv)
 
@@ -41,7 +44,13 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     with partial_checkpoint_loading(args.allow_partial):
         render_prediction(
-            args.config, args.checkpoint, args.image, args.out_file, args.device, args.score_thr
+            args.config,
+            args.checkpoint,
+            args.image,
+            args.out_file,
+            args.device,
+            args.score_thr,
+            amp=args.amp,
         )
     print(f'saved {args.out_file}')
 

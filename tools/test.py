@@ -1,8 +1,11 @@
 """Evaluate a checkpoint on a config's test split.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--amp]
         [--tta] [--cfg-options KEY=VALUE ...] [--launcher {none,pytorch,slurm,mpi}]
         [--allow-partial]
+
+--amp runs the backbone and neck in bfloat16 on the CPU (float16 on CUDA); the heads and
+post-processing stay float32 (docs/inference.md).
 
 The task (mmpretrain / mmdet / mmseg) comes from the config's default_scope;
 the metrics are the config's test_evaluator (accuracy, COCO AP or mIoU).
@@ -29,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help="test-time augmentation: the config's tta_pipeline and tta_model (e.g. the "
         'multi-scale + flip test of a *_ms segmentation config)',
+    )
+    parser.add_argument(
+        '--amp', action='store_true', help='backbone and neck in bfloat16 (CPU) / float16 (CUDA)'
     )
     apis.add_common_args(parser)
     return parser.parse_args(argv)
@@ -58,6 +64,8 @@ def main(argv=None) -> None:
         enable_tta(cfg)
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
+    if args.amp:
+        apis.enable_amp_test(cfg)
     runner = apis.build_runner(cfg)
     with partial_checkpoint_loading(args.allow_partial):
         runner.test()

@@ -18,7 +18,11 @@ from internimage import apis, partial_checkpoint_loading
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = apis.config_parser(__doc__)
-    parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision: float16 autocast on CUDA, bfloat16 on a machine without one',
+    )
     parser.add_argument(
         '--resume',
         nargs='?',

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, Tuple
 
 import mmcv
+import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from ..checkpoint import check_checkpoint_file
+from ..engine import autocast_feature_extractor
 from .runner import task_scope
 
 __all__ = ['build_inferencer', 'render_prediction']
@@ -72,6 +74,7 @@ def render_prediction(
     out_file: str,
     device: str = 'cpu',
     score_thr: float = 0.3,
+    amp: bool = False,
 ) -> Any:
     """Predict on one image with the task's upstream inferencer and save its drawing.
 
@@ -88,6 +91,9 @@ def render_prediction(
         out_file (str): Where to write the drawing (format from its extension).
         device (str): Torch device. Defaults to 'cpu'.
         score_thr (float): Detection score threshold for drawing. Defaults to 0.3.
+        amp (bool): Run the backbone and neck in bfloat16 on the CPU (float16 on CUDA); the
+            heads and post-processing stay float32 (``autocast_feature_extractor``). Defaults
+            to False.
 
     Returns:
         The task's data sample (DetDataSample / SegDataSample / DataSample).
@@ -98,6 +104,10 @@ def render_prediction(
     if '://' not in checkpoint:
         check_checkpoint_file(checkpoint)
     scope, inferencer = build_inferencer(config, checkpoint, device)
+    if amp:
+        device_type = device.split(':')[0]
+        half = torch.float16 if device_type == 'cuda' else torch.bfloat16
+        autocast_feature_extractor(inferencer.model, device_type, half)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with tempfile.TemporaryDirectory() as vis_dir:
         result = _predict(scope, inferencer, image, vis_dir, score_thr)

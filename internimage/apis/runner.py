@@ -38,6 +38,7 @@ __all__ = [
     'add_divergence_hook',
     'check_work_dir',
     'enable_amp',
+    'enable_amp_test',
     'enable_resume',
     'enable_show_dir',
     'check_checkpoint_file',
@@ -162,21 +163,40 @@ def check_work_dir(work_dir: str) -> None:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to automatic mixed precision."""
-    if not torch.cuda.is_available():
-        raise RuntimeError(
-            "--amp needs a CUDA device (mmengine's "
-            'AmpOptimWrapper is CUDA/NPU/MLU only); none found'
-        )
+    """Switch the optimizer wrapper to automatic mixed precision.
+
+    With CUDA: mmengine's ``AmpOptimWrapper`` (float16 autocast, dynamic loss scaling).
+    Without: :class:`~internimage.engine.CPUBFloat16AmpOptimWrapper` (bfloat16 autocast on
+    the CPU, no loss scaling), since mmengine's wrapper refuses CPU-only machines.
+    """
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type') == 'AmpOptimWrapper':
+    amp_types = ('AmpOptimWrapper', 'CPUBFloat16AmpOptimWrapper')
+    if wrapper.get('type') in amp_types:
         return
     if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
         raise ValueError(
             f'--amp only applies to optim_wrapper.type="OptimWrapper", got {wrapper.get("type")!r}'
         )
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.setdefault('loss_scale', 'dynamic')
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        wrapper.type = 'CPUBFloat16AmpOptimWrapper'
+
+
+def enable_amp_test(cfg: Config) -> None:
+    """Test with the backbone and neck in bfloat16 (float16 on CUDA): adds
+    :class:`~internimage.engine.FeatureExtractorAutocastHook` to ``custom_hooks``.
+
+    Not mmengine's ``test_cfg.fp16`` (autocast over the whole test step): on the CPU mmcv's
+    ``RoIAlign`` has no bfloat16 kernel and its ``nms`` wants float32, so mmdet models stop;
+    here the heads and post-processing stay float32 (see ``autocast_feature_extractor``).
+    """
+    dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
+    hooks = [
+        h for h in cfg.get('custom_hooks') or [] if h.get('type') != 'FeatureExtractorAutocastHook'
+    ]
+    cfg.custom_hooks = hooks + [dict(type='FeatureExtractorAutocastHook', dtype=dtype)]
 
 
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:

@@ -1,5 +1,10 @@
 """Training-side components the Runner builds from a config (OpenMMLab's ``engine/``)."""
 
+from .amp import (
+    CPUBFloat16AmpOptimWrapper,
+    FeatureExtractorAutocastHook,
+    autocast_feature_extractor,
+)
 from .divergence import StopOnDivergenceHook, TrainingDivergedError
 from .ema import OptimizerStepEMAHook
 from .fsdp import InternImageFSDPStrategy
@@ -11,6 +16,9 @@ from .optimizers import (
 )
 
 __all__ = [
+    'CPUBFloat16AmpOptimWrapper',
+    'FeatureExtractorAutocastHook',
+    'autocast_feature_extractor',
     'InternImageClsLayerDecayOptimizerConstructor',
     'InternImageFSDPStrategy',
     'InternImageLayerDecayOptimizerConstructor',

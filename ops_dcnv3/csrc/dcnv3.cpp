@@ -4,7 +4,7 @@
 #include <Python.h>
 #include <torch/library.h>
 
-#include "dcnv3_sampling.h"
+#include "dcnv3.h"
 
 namespace ops_dcnv3 {
 
@@ -35,9 +35,24 @@ TORCH_LIBRARY(ops_dcnv3, m) {
 
 // Importing `ops_dcnv3._C` loads the shared library, which runs the registrations above.
 // The module itself only reports constants of the build: `with_cuda` (whether CUDA kernels
-// were compiled in) and `max_softmax_points` (kMaxSoftmaxPoints, the most sampling points per
+// were compiled in), `cpu_isa()` (the instruction set of the CPU kernels, cpu_kernel_isa) and
+// `max_softmax_points` (kMaxSoftmaxPoints, the most sampling points per
 // group that softmax_mask=True supports; Python reads it as ops_dcnv3.MAX_SOFTMAX_POINTS).
-static PyModuleDef dcnv3_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+static PyObject* cpu_isa(PyObject*, PyObject*) {
+  try {
+    return PyUnicode_FromString(ops_dcnv3::cpu_kernel_isa());
+  } catch (const std::exception& error) {
+    PyErr_SetString(PyExc_ValueError, error.what());
+    return nullptr;
+  }
+}
+
+static PyMethodDef dcnv3_methods[] = {
+    {"cpu_isa", cpu_isa, METH_NOARGS,
+     "The instruction set the CPU kernels run with: default, avx2, avx512 or avx512_bf16."},
+    {nullptr, nullptr, 0, nullptr}};
+
+static PyModuleDef dcnv3_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, dcnv3_methods};
 
 PyMODINIT_FUNC PyInit__C(void) {
   PyObject* module = PyModule_Create(&dcnv3_module);

@@ -111,6 +111,11 @@ struct DCNv4Op<Kernels, DCNv3Geometry(Hyper...)> {
   }
 };
 
+// The instruction set the CPU kernels run with in this process ("default", "avx2", "avx512"
+// or "avx512_bf16"): the best the CPU supports within ATen's capability and
+// OPS_DCNV3_CPU_ISA (dcnv3_cpu.cpp). Raises c10::ValueError for a bad OPS_DCNV3_CPU_ISA.
+const char* cpu_kernel_isa();
+
 // Registers a device's `Kernels` for the four operators, inside TORCH_LIBRARY_IMPL.
 template <typename Kernels>
 void register_kernels(torch::Library& m) {

@@ -1,10 +1,13 @@
 """Every ISA build of the CPU kernel's loops against ``dcnv3_reference``.
 
-The kernel compiles its loops for the baseline ISA, for AVX2+FMA and for AVX-512 (16-float
-channel vectors), and follows ATen's CPU capability when it picks one. A machine runs only
+The kernel compiles its loops for the baseline ISA, for AVX2+FMA, for AVX-512 (16-float
+channel vectors) and for AVX-512 with the BF16 dot product (the bfloat16 forward), and
+follows ATen's CPU capability and OPS_DCNV3_CPU_ISA when it picks one. A machine runs only
 its best build by itself, so each build is checked in a subprocess with
-ATEN_CPU_CAPABILITY set (``default``, ``avx2``; ``native`` leaves it unset: AVX-512 where the
-machine has it). The checks cover the group widths with their own loops (16, 32), a width
+ATEN_CPU_CAPABILITY set (``default``, ``avx2``), with OPS_DCNV3_CPU_ISA=avx512 (AVX-512
+without the BF16 instructions), or with neither (``native``: the best the machine has), and
+the build the kernels report (``ops_dcnv3._C.cpu_isa()``) is checked against the CPU's flags.
+The checks cover the group widths with their own loops (16, 32), a width
 that takes the generic loop (11) and one that AVX-512 cannot hold in whole vectors (8);
 float64, float32 and bfloat16; the fused mask softmax; and thread counts that split a batch
 of one image into group blocks and pixel chunks.
@@ -22,17 +25,20 @@ pytestmark = pytest.mark.needs_extension
 _CHECK = textwrap.dedent("""
     import sys
     import torch
+    import ops_dcnv3._C
     from ops_dcnv3 import dcnv3, dcnv3_reference
 
     expected = sys.argv[1]
-    if expected != 'native':
+    if expected in ('default', 'avx2'):
         assert torch.backends.cpu.get_cpu_capability() == expected.upper(), (
             torch.backends.cpu.get_cpu_capability())
+    print('isa', ops_dcnv3._C.cpu_isa())
     gen = torch.Generator().manual_seed(0)
     bounds = {torch.float64: 1e-10, torch.float32: 1e-5, torch.bfloat16: 3e-2}
     checked = 0
+    # 6x7 = 42 pixels per image: tiles of 8 pixels straddle images.
     for group, cg, batch, threads in [(2, 16, 2, 1), (1, 32, 2, 1), (3, 11, 2, 1),
-                                      (2, 8, 2, 1), (4, 16, 1, 2), (2, 16, 1, 5)]:
+                                      (2, 8, 2, 1), (4, 16, 1, 2), (2, 16, 1, 5), (2, 16, 3, 2)]:
         torch.set_num_threads(threads)
         x = torch.randn(batch, 6, 7, group * cg, dtype=torch.float64, generator=gen)
         # Fractional parts in (0.2, 0.8), also once rounded to bfloat16: locations stay clear
@@ -77,12 +83,46 @@ _CHECK = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize('capability', ['default', 'avx2', 'native'])
+def cpu_flags() -> set:
+    """The CPU's feature flags (Linux), empty where /proc/cpuinfo is missing."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def best_isa(flags: set) -> str:
+    """The build the kernels should pick by themselves, from the CPU flags and ATen's choice."""
+    import torch
+
+    aten = torch.backends.cpu.get_cpu_capability()
+    if aten == 'AVX512' and {'avx512f', 'avx512vl', 'avx512bw', 'avx512dq'} <= flags:
+        return 'avx512_bf16' if 'avx512_bf16' in flags else 'avx512'
+    if aten != 'DEFAULT' and {'avx2', 'fma'} <= flags:
+        return 'avx2'
+    return 'default'
+
+
+@pytest.mark.parametrize('capability', ['default', 'avx2', 'avx512', 'native'])
 def test_isa_loops_match_reference(repo_root, capability):
+    flags = cpu_flags()
+    if not flags:
+        pytest.skip('needs /proc/cpuinfo to know which builds the CPU runs')
+    native = best_isa(flags)
+    order = ['default', 'avx2', 'avx512', 'avx512_bf16']
+    if capability != 'native' and order.index(capability) > order.index(native):
+        pytest.skip(f'the CPU runs at most the {native} build')
     env = dict(os.environ)
     env.pop('ATEN_CPU_CAPABILITY', None)
-    if capability != 'native':
+    env.pop('OPS_DCNV3_CPU_ISA', None)
+    if capability in ('default', 'avx2'):
         env['ATEN_CPU_CAPABILITY'] = capability
+    elif capability == 'avx512':
+        env['OPS_DCNV3_CPU_ISA'] = capability
     result = subprocess.run(
         [sys.executable, '-c', _CHECK, capability],
         env=env,
@@ -92,4 +132,19 @@ def test_isa_loops_match_reference(repo_root, capability):
         cwd=repo_root,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'loops ok: 36' in result.stdout
+    assert f'isa {native if capability == "native" else capability}\n' in result.stdout
+    assert 'loops ok: 42' in result.stdout
+
+
+def test_bad_isa_cap_is_refused(repo_root):
+    env = dict(os.environ, OPS_DCNV3_CPU_ISA='avx1024')
+    result = subprocess.run(
+        [sys.executable, '-c', 'import ops_dcnv3._C as C; C.cpu_isa()'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo_root,
+    )
+    assert result.returncode != 0
+    assert 'OPS_DCNV3_CPU_ISA must be one of' in result.stderr

@@ -104,9 +104,15 @@ def test_quick_run_prints_table(script):
     assert any(line.startswith('shape (NxHxWxC)') for line in lines)
     row = next(line for line in lines if line.startswith('s4 1x7x7x512 G32'))
     cells = [c.strip() for c in row.split('|')]
-    assert cells[1:3] == ['float32', '1'] and cells[5].endswith('x')
+    assert cells[1:3] == ['float32', '1'] and cells[6].endswith('x')
+    # the speed-up is the baseline's time over ours
+    assert float(cells[6].rstrip('x')) == pytest.approx(float(cells[4]) / float(cells[5]), rel=0.1)
     assert float(cells[-1]) < 1e-4  # max |ours - reference|
     assert '# goals (cpu; the targets are set for a GPU)' in lines
+    assert any(
+        line.startswith('- pure-PyTorch baseline as fast as the official formulation')
+        for line in lines
+    )
 
 
 @pytest.mark.needs_extension

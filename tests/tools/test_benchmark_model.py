@@ -79,3 +79,20 @@ def test_cpu_report_tables():
 def test_cpu_report_rejects_cuda():
     result = run_rejected('--cpu-report', '--device', 'cuda')
     assert result.returncode == 2 and '--cpu-report runs on --device cpu' in result.stderr
+
+
+@pytest.mark.slow
+def test_cpu_report_bfloat16():
+    """--cpu-report --dtype bfloat16: bfloat16 latency table and the logits of both models
+    within 2e-2 (relative to the largest float32 logit) of their float32 originals."""
+    output = run_tool(
+        BENCHMARK, '--cpu-report', '--dtype', 'bfloat16', '--no-compile', '--no-train',
+        '--size', '32', '--iters', '1', '--warmup', '0', '--report-batches', '1',
+        '--report-threads', '1',
+    )  # fmt: skip
+    assert '## inference latency, ms (bfloat16' in output, output
+    errors = dict(re.findall(r'^(InternImage-T|ConvNeXt-T)\s+([\d.e+-]+)$', output, re.MULTILINE))
+    assert set(errors) == {'InternImage-T', 'ConvNeXt-T'}, output
+    assert all(float(error) < 2e-2 for error in errors.values()), errors
+    assert '## training step' not in output
+    assert 'InternImage-T inference profile (bfloat16)' in output

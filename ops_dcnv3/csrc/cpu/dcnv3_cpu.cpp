@@ -28,6 +28,7 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -44,6 +45,7 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define OPS_DCNV3_X86_DISPATCH 1
+#include <immintrin.h>
 #else
 #define OPS_DCNV3_X86_DISPATCH 0
 #endif
@@ -751,22 +753,131 @@ __attribute__((target(OPS_DCNV3_AVX512_TARGET))) void backward_avx512(
   backward_units<scalar_t, kCg, 16>(args, begin, end);
 }
 
-// The ISA the loops run with. It also follows ATen's own choice, so ATEN_CPU_CAPABILITY=
-// default or =avx2 selects the baseline or AVX2 loops (that is how the tests exercise all
-// three on an AVX-512 machine).
-enum class Isa { kBaseline, kAvx2, kAvx512 };
+// bfloat16 forward with the AVX512-BF16 dot product. vdpbf16ps multiplies 32 pairs of
+// bfloat16 and adds each pair's two products to one float lane, so one instruction applies
+// two corners to 16 channels: the corners' rows interleaved channel by channel, times the pair
+// of their coefficients (point weight * bilinear weight, rounded to bfloat16). The products of
+// two bfloat16 are exact in float, and the sums stay in float until the output is stored;
+// only the coefficients are rounded, by at most 2^-9 of their value (about what rounding the
+// output to bfloat16 costs anyway).
+#define OPS_DCNV3_AVX512BF16_TARGET OPS_DCNV3_AVX512_TARGET ",avx512bf16"
+template <int64_t kCg>
+__attribute__((target(OPS_DCNV3_AVX512BF16_TARGET))) void forward_avx512bf16(
+    const KernelArgs<c10::BFloat16>& args, int64_t begin, int64_t end) {
+  static_assert(kCg > 0 && kCg % 16 == 0, "whole 16-channel vectors only");
+  constexpr int64_t kVectors = kCg / 16;
+  const DCNv3Geometry& geo = args.geo;
+  const auto [cg, channels, num_points, pixels_out, image_stride, scale] =
+      LoopSizes<float, kCg>(geo);
+  TileBuffers<float> b(num_points);
+  // Per item: the bfloat16 coefficients of corners 0 and 1 (low, high half), and of 2 and 3;
+  // the address of each corner's row (the zero row for corners outside the image).
+  std::vector<uint32_t> pair01(padded_tile_items(num_points));
+  std::vector<uint32_t> pair23(padded_tile_items(num_points));
+  std::array<std::vector<const uint16_t*>, 4> rows;
+  for (auto& buffer : rows) buffer.resize(padded_tile_items(num_points));
+  alignas(64) static const uint16_t zero_row[kCg] = {};
+  // Word 2c of the result takes channel c of the first row, word 2c + 1 that of the second.
+  alignas(64) static const uint16_t interleave_words[32] = {
+      0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
+      8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  const __m512i interleave = _mm512_load_si512(interleave_words);
+  const __m512i row_bytes = _mm512_set1_epi64(channels * int64_t(sizeof(uint16_t)));
+  const __m512i zero_row_address = _mm512_set1_epi64(reinterpret_cast<int64_t>(zero_row));
+  const uint16_t* input = reinterpret_cast<const uint16_t*>(args.input);
+
+  // Tiles stop at image boundaries, so that one image's address serves all their rows.
+  for (int64_t p0 = begin, tile; p0 < end; p0 += tile) {
+    tile = std::min({kTilePixels, end - p0, pixels_out - p0 % pixels_out});
+    const int64_t items = tile * num_points;
+    const uint16_t* image = input + (p0 / pixels_out) * image_stride;
+    for (int64_t g = 0; g < geo.group; ++g) {
+      prepare_tile(args, p0, tile, g, b);
+      const __m512i group_address = _mm512_set1_epi64(reinterpret_cast<int64_t>(image + g * cg));
+      for (int64_t j = 0; j < items; j += 8) {
+        const __m256 m = _mm256_loadu_ps(&b.point_weight[j]);
+        __m256i packed[4];
+        for (int i = 0; i < 4; ++i) {
+          const __m256 coefficient = _mm256_mul_ps(m, _mm256_loadu_ps(&b.weight[i][j]));
+          packed[i] = _mm256_cvtepu16_epi32(
+              reinterpret_cast<__m128i>(_mm256_cvtneps_pbh(coefficient)));
+          const __m256i pixel = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&b.pixel[i][j]));
+          const __m512i address = _mm512_add_epi64(
+              group_address, _mm512_mul_epi32(_mm512_cvtepi32_epi64(pixel), row_bytes));
+          _mm512_storeu_si512(&rows[i][j],
+                              _mm512_mask_blend_epi64(_mm256_cmplt_epi32_mask(pixel, _mm256_setzero_si256()),
+                                                      address, zero_row_address));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&pair01[j]),
+                            _mm256_or_si256(packed[0], _mm256_slli_epi32(packed[1], 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(&pair23[j]),
+                            _mm256_or_si256(packed[2], _mm256_slli_epi32(packed[3], 16)));
+      }
+      for (int64_t t = 0; t < tile; ++t) {
+        const int64_t p = p0 + t;
+        // Two accumulators per vector (corners 0+1, corners 2+3): independent chains.
+        __m512 acc[kVectors][2];
+        for (int64_t v = 0; v < kVectors; ++v) acc[v][0] = acc[v][1] = _mm512_setzero_ps();
+        for (int64_t j = t * num_points; j < (t + 1) * num_points; ++j) {
+          const __m512bh coefficients[2] = {
+              reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair01[j]))),
+              reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair23[j])))};
+          for (int64_t v = 0; v < kVectors; ++v) {
+            for (int pair = 0; pair < 2; ++pair) {
+              const __m512i first = _mm512_castsi256_si512(_mm256_loadu_si256(
+                  reinterpret_cast<const __m256i*>(rows[2 * pair][j] + 16 * v)));
+              const __m512i second = _mm512_castsi256_si512(_mm256_loadu_si256(
+                  reinterpret_cast<const __m256i*>(rows[2 * pair + 1][j] + 16 * v)));
+              acc[v][pair] = _mm512_dpbf16_ps(
+                  acc[v][pair],
+                  reinterpret_cast<__m512bh>(_mm512_permutex2var_epi16(first, interleave, second)),
+                  coefficients[pair]);
+            }
+          }
+        }
+        uint16_t* out = reinterpret_cast<uint16_t*>(args.output) + p * channels + g * cg;
+        for (int64_t v = 0; v < kVectors; ++v) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * v),
+                              reinterpret_cast<__m256i>(
+                                  _mm512_cvtneps_pbh(_mm512_add_ps(acc[v][0], acc[v][1]))));
+        }
+      }
+    }
+  }
+}
+
+// The ISA the loops run with: the best the CPU supports, never beyond ATen's own choice, so
+// ATEN_CPU_CAPABILITY=default or =avx2 selects the baseline or AVX2 loops; and at most
+// OPS_DCNV3_CPU_ISA where that is set (default, avx2, avx512 or avx512_bf16), which is how
+// the tests also run the AVX-512 loops without the BF16 instructions on a machine that has
+// them. The AVX-512 BF16 build differs from the AVX-512 one only in the bfloat16 forward of
+// whole 16-channel vectors.
+enum class Isa { kBaseline, kAvx2, kAvx512, kAvx512Bf16 };
+constexpr const char* kIsaNames[] = {"default", "avx2", "avx512", "avx512_bf16"};
+
+Isa isa_cap_from_environment() {
+  const char* value = std::getenv("OPS_DCNV3_CPU_ISA");
+  if (value == nullptr || *value == '\0') return Isa::kAvx512Bf16;
+  for (int i = 0; i < 4; ++i) {
+    if (std::string(value) == kIsaNames[i]) return static_cast<Isa>(i);
+  }
+  TORCH_CHECK_VALUE(false, "OPS_DCNV3_CPU_ISA must be one of default, avx2, avx512, "
+                    "avx512_bf16 (the most the CPU kernels may use), got '", value, "'");
+}
+
 Isa cpu_isa() {
   static const Isa isa = [] {
     const std::string aten = at::get_cpu_capability();
+    Isa best = Isa::kBaseline;
     if (aten == "AVX512" && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq")) {
-      return Isa::kAvx512;
+      best = __builtin_cpu_supports("avx512bf16") ? Isa::kAvx512Bf16 : Isa::kAvx512;
+    } else if (aten != "DEFAULT" && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma")) {
+      best = Isa::kAvx2;
     }
-    if (aten != "DEFAULT" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      return Isa::kAvx2;
-    }
-    return Isa::kBaseline;
+    return std::min(best, isa_cap_from_environment());
   }();
   return isa;
 }
@@ -776,6 +887,11 @@ template <typename scalar_t, int64_t kCg>
 RangeFn<scalar_t> select_for_isa(bool backward) {
 #if OPS_DCNV3_X86_DISPATCH
   switch (cpu_isa()) {
+    case Isa::kAvx512Bf16:
+      if constexpr (std::is_same_v<scalar_t, c10::BFloat16> && kCg > 0 && kCg % 16 == 0) {
+        if (!backward) return &forward_avx512bf16<kCg>;
+      }
+      [[fallthrough]];
     case Isa::kAvx512:
       return backward ? &backward_avx512<scalar_t, kCg> : &forward_avx512<scalar_t, kCg>;
     case Isa::kAvx2:
@@ -873,6 +989,14 @@ struct CpuKernels {
 };
 
 }  // namespace
+
+const char* cpu_kernel_isa() {
+#if OPS_DCNV3_X86_DISPATCH
+  return kIsaNames[static_cast<int>(cpu_isa())];
+#else
+  return "default";
+#endif
+}
 
 TORCH_LIBRARY_IMPL(ops_dcnv3, CPU, m) { register_kernels<CpuKernels>(m); }
 
