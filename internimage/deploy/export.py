@@ -7,8 +7,8 @@
 - classification (mmpretrain ``ImageClassifier``): normalised image in, logits out;
 - segmentation (mmseg ``EncoderDecoder``, e.g. UperNet): normalised image in, per-pixel class
   logits at the input size (or, with ``seg_output='argmax'``, the label map) out;
-- detection (mmdet detectors): normalised image in, the backbone + neck features out (the
-  box/mask heads' post-processing has no maintained ONNX route on this stack; docs/deploy.md).
+- detection (mmdet Mask R-CNN, Cascade Mask R-CNN): normalised image in, the whole detector
+  out: ``dets``, ``labels``, ``masks`` (:mod:`.detector`).
 
 Preprocessing stays outside the graph, as in OpenMMLab's own deploy tools: the file's
 ``metadata_props`` record what a caller needs (task, classes, palette, mean, std, channel
@@ -36,6 +36,10 @@ from ops_dcnv3.onnx_export import (
 )
 
 from ..checkpoint import extract_state_dict, load_checkpoint_file
+from .detector import DETECTOR_TYPES, MaskDetectorForExport, check_mask_detector_config
+from .detector import OUTPUT_NAMES as DETECTOR_OUTPUTS
+from .detector import translation_table as detector_translation_table
+from .errors import DeployError
 
 __all__ = [
     'DeployError',
@@ -43,7 +47,7 @@ __all__ = [
     'SUPPORTED_MODELS',
     'ClassifierForExport',
     'SegmentorForExport',
-    'DetectorFeaturesForExport',
+    'MaskDetectorForExport',
     'load_task_model',
     'wrap_for_export',
     'export_module',
@@ -60,25 +64,10 @@ TASKS = {'mmpretrain': 'classification', 'mmseg': 'segmentation', 'mmdet': 'dete
 SUPPORTED_MODELS = {
     'classification': ('ImageClassifier',),
     'segmentation': ('EncoderDecoder',),
-    'detection': (
-        'MaskRCNN',
-        'FasterRCNN',
-        'CascadeRCNN',
-        'HybridTaskCascade',
-        'TwoStageDetector',
-        'RetinaNet',
-        'ATSS',
-        'FCOS',
-        'DINO',
-        'DeformableDETR',
-    ),
+    'detection': tuple(DETECTOR_TYPES),
 }
 _STRIDE = 32  # the backbone's total stride: inputs must be multiples of it
 _LARGE_MODEL_BYTES = 1800 * 1024**2  # protobuf's 2 GiB limit, with margin: external data
-
-
-class DeployError(ValueError):
-    """A user-facing export problem (bad config, checkpoint, shape or opset)."""
 
 
 # ------------------------------------------------------------------ task wrappers
@@ -123,17 +112,6 @@ class SegmentorForExport(nn.Module):
         return logits.argmax(dim=1)
 
 
-class DetectorFeaturesForExport(nn.Module):
-    """mmdet detector: image -> the backbone + neck feature maps (FPN levels)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(self.model.extract_feat(image))
-
-
 # ------------------------------------------------------------------ config and model
 
 
@@ -148,6 +126,9 @@ def _task_of(cfg) -> str:
 
 
 def _check_supported(cfg, task: str) -> None:
+    if task == 'detection':
+        check_mask_detector_config(cfg.model)
+        return
     model_type = cfg.model.get('type')
     if model_type not in SUPPORTED_MODELS[task]:
         raise DeployError(
@@ -340,20 +321,16 @@ def wrap_for_export(model: nn.Module, task: str, seg_output: str = 'logits') -> 
             )
         return SegmentorForExport(model, seg_output).eval()
     if task == 'detection':
-        if not hasattr(model, 'extract_feat'):
-            raise DeployError(f'unsupported detector {type(model).__name__}: no extract_feat')
-        return DetectorFeaturesForExport(model).eval()
+        return MaskDetectorForExport(model).eval()
     raise DeployError(f'unknown task {task!r}; expected one of {sorted(set(TASKS.values()))}')
 
 
-def _output_names(task: str, module: nn.Module, example: torch.Tensor) -> List[str]:
+def _output_names(task: str, module: nn.Module) -> List[str]:
     if task == 'classification':
         return ['logits']
     if task == 'segmentation':
         return ['seg_logits' if module.output == 'logits' else 'seg_map']
-    with torch.no_grad():
-        count = len(module(example))
-    return [f'feat{i}' for i in range(count)]
+    return list(DETECTOR_OUTPUTS)
 
 
 def _check_shape(shape: Sequence[int], batch: int) -> Tuple[int, int]:
@@ -424,6 +401,7 @@ def _translation_table(mode: str, opset: int) -> dict:
     ):
         table[target] = _adaptive_avg_pool2d
     table[torch.ops.aten.gelu.default] = _gelu
+    table.update(detector_translation_table())
     return table
 
 
@@ -491,62 +469,86 @@ def export_module(
     Raises:
         DeployError: opset too old for ``mode``, or the model cannot be exported.
     """
-    import onnx
+    opset = _checked_opset(mode, opset)
+    return _export_module(module, out, example, output_names, dynamic, opset, mode, metadata)
 
+
+def _checked_opset(mode: str, opset: Optional[int]) -> int:
     try:
-        opset = check_export_opset(mode, opset)
+        return check_export_opset(mode, opset)
     except (TypeError, ValueError) as error:
         raise DeployError(str(error)) from error
+
+
+def _export_module(module, out, example, output_names, dynamic, opset, mode, metadata) -> str:
+    """:func:`export_module` with ``mode`` and ``opset`` already checked."""
     dynamic_shapes = None
     if dynamic:
         if example.shape[0] < 2:  # torch.export specialises size-1 dims
             example = example.expand(2, *example.shape[1:]).contiguous()
         dynamic_shapes = {'image': {0: 'batch', 2: 'height', 3: 'width'}}
-    module = module.eval()
+    program = _run_exporter(module.eval(), example, output_names, dynamic_shapes, opset, mode)
+    model = program.model_proto
+    _check_graph(model, opset, mode)
+    props = {'producer': 'internimage.deploy', 'dcnv3_mode': mode, 'opset': opset}
+    props['input_shape'] = list(example.shape) if not dynamic else ['batch', 3, 'H', 'W']
+    props['dynamic'] = bool(dynamic)
+    props['outputs'] = list(output_names)
+    props.update(metadata or {})
+    return _save_atomically(model, out, props, opset)
+
+
+def _run_exporter(module, example, output_names, dynamic_shapes, opset: int, mode: str):
+    """``torch.onnx.export`` (dynamo) with our translations; errors become DeployError."""
+    with torch.no_grad():
+        try:
+            return torch.onnx.export(
+                module,
+                (example,),
+                dynamo=True,
+                input_names=['image'],
+                output_names=list(output_names),
+                opset_version=opset,
+                dynamic_shapes=dynamic_shapes,
+                custom_translation_table=_translation_table(mode, opset),
+                optimize=True,
+                verbose=False,
+            )
+        except Exception as error:
+            inner = getattr(module, 'model', module)
+            head = getattr(inner, 'head', None) or getattr(inner, 'decode_head', None)
+            what = type(inner).__name__ + (f' with {type(head).__name__}' if head else '')
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+            raise DeployError(
+                f'cannot export {what} to ONNX: {type(error).__name__}: {first}'
+            ) from error
+
+
+def _check_graph(model, opset: int, mode: str) -> None:
+    """The opset torch wrote is ``opset``; no custom-domain node unless ``mode='custom'``."""
+    written = next((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), None)
+    if written != opset:
+        raise DeployError(
+            f'torch could not write opset {opset} (the graph came out in opset {written})'
+            + _too_new_for(model, opset)
+            + '; choose a later --opset'
+        )
+    if mode != 'custom':
+        foreign = _non_standard_nodes(model)
+        if foreign:
+            raise DeployError(
+                f'the {mode} graph has nodes outside the default ONNX domain: {foreign}'
+            )
+
+
+def _save_atomically(model, out: str, props: Dict[str, Any], opset: int) -> str:
+    """Writes ``model`` with ``props`` as metadata to a temporary file, checks it and renames
+    it to ``out``; nothing is left behind on failure."""
+    import onnx
+
+    onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in props.items()})
     tmp = _temporary_path(out)
     try:
-        with torch.no_grad():
-            try:
-                program = torch.onnx.export(
-                    module,
-                    (example,),
-                    dynamo=True,
-                    input_names=['image'],
-                    output_names=list(output_names),
-                    opset_version=opset,
-                    dynamic_shapes=dynamic_shapes,
-                    custom_translation_table=_translation_table(mode, opset),
-                    optimize=True,
-                    verbose=False,
-                )
-            except Exception as error:
-                inner = getattr(module, 'model', module)
-                head = getattr(inner, 'head', None) or getattr(inner, 'decode_head', None)
-                what = type(inner).__name__ + (f' with {type(head).__name__}' if head else '')
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ''
-                raise DeployError(
-                    f'cannot export {what} to ONNX: {type(error).__name__}: {first}'
-                ) from error
-        model = program.model_proto
-        written = next((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), None)
-        if written != opset:
-            raise DeployError(
-                f'torch could not write opset {opset} (the graph came out in opset {written})'
-                + _too_new_for(model, opset)
-                + '; choose a later --opset'
-            )
-        if mode != 'custom':
-            foreign = _non_standard_nodes(model)
-            if foreign:
-                raise DeployError(
-                    f'the {mode} graph has nodes outside the default ONNX domain: {foreign}'
-                )
-        props = {'producer': 'internimage.deploy', 'dcnv3_mode': mode, 'opset': opset}
-        props['input_shape'] = list(example.shape) if not dynamic else ['batch', 3, 'H', 'W']
-        props['dynamic'] = bool(dynamic)
-        props['outputs'] = list(output_names)
-        props.update(metadata or {})
-        onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in props.items()})
         large = model.ByteSize() > _LARGE_MODEL_BYTES
         onnx.save_model(
             model,
@@ -591,23 +593,35 @@ def export_task_model(
     seg_output: str = 'logits',
     info: Optional[Dict[str, Any]] = None,
 ) -> str:
-    """Wraps an already built task model and exports it (see :func:`export_module`)."""
-    shape = _check_shape(tuple(shape), batch)
+    """Wraps an already built task model and exports it (see :func:`export_module`).
+
+    Args:
+        model (nn.Module): From :func:`load_task_model`.
+        task (str): ``classification``, ``segmentation`` or ``detection``.
+        out (str): ``.onnx`` path.
+        shape (Sequence[int]): Input (H, W), multiples of 32.
+        batch (int): Batch size of the example (the exported one unless ``dynamic``).
+        dynamic, opset, mode: As :func:`export_module`.
+        seg_output (str): Segmentation output, ``logits`` or ``argmax``.
+        info (dict, optional): Metadata from :func:`load_task_model`.
+    """
+    opset = check_export_options(mode, opset, shape, batch)
+    return _export_task_model(
+        model, task, out, tuple(shape), batch, dynamic, opset, mode, seg_output, info
+    )
+
+
+def _export_task_model(model, task, out, shape, batch, dynamic, opset, mode, seg_output, info):
+    """:func:`export_task_model` with the options already checked."""
     module = wrap_for_export(model, task, seg_output)
     example = torch.randn(batch, 3, *shape, generator=torch.Generator().manual_seed(0))
-    output_names = _output_names(task, module, example)
     metadata = {'task': task, **(info or {}), 'input_size': list(shape)}
     if task == 'segmentation':
         metadata['seg_output'] = seg_output
-    return export_module(
-        module,
-        out,
-        example,
-        output_names,
-        dynamic=dynamic,
-        opset=opset,
-        mode=mode,
-        metadata=metadata,
+    if task == 'detection':
+        metadata.update(max_detections=module.max_per_img, score_thr=module.score_thr)
+    return _export_module(
+        module, out, example, _output_names(task, module), dynamic, opset, mode, metadata
     )
 
 
@@ -619,10 +633,7 @@ def check_export_options(
     Raises:
         DeployError: unknown mode, opset too old for it, shape not a multiple of 32, bad batch.
     """
-    try:
-        opset = check_export_opset(mode, opset)
-    except (TypeError, ValueError) as error:
-        raise DeployError(str(error)) from error
+    opset = _checked_opset(mode, opset)
     _check_shape(tuple(shape) if shape is not None else (_STRIDE, _STRIDE), batch)
     return opset
 
@@ -639,27 +650,33 @@ def export_onnx(
     mode: str = 'gridsample',
     seg_output: str = 'logits',
     cfg_options=None,
-) -> str:
+) -> Tuple[str, nn.Module, str, Tuple[int, int]]:
     """Config + checkpoint (or ``'none'``) -> ``out`` (what ``tools/deploy/export_onnx.py``
-    runs). Arguments are validated before the model is built."""
+    runs). Options and config are checked before the model is built.
+
+    Args:
+        config (str): Config file.
+        checkpoint (str, optional): Checkpoint file or ``'none'``.
+        out (str): ``.onnx`` path.
+        shape (Sequence[int], optional): Input (H, W); None: :func:`default_input_shape`.
+        batch, dynamic, opset, mode, seg_output: As :func:`export_task_model`.
+        cfg_options (dict, optional): Config overrides.
+
+    Returns:
+        tuple: ``(path, model, task, shape)``: the file, the built model, its task and the
+        exported input size.
+    """
     opset = check_export_options(mode, opset, shape, batch)
     model, cfg, task, info = load_task_model(config, checkpoint, cfg_options)
     if shape is None:
         shape = default_input_shape(cfg, task)
     if task != 'segmentation' and seg_output != 'logits':
         raise DeployError(f'--seg-output applies to segmentation models, not {task}')
-    return export_task_model(
-        model,
-        task,
-        out,
-        shape=shape,
-        batch=batch,
-        dynamic=dynamic,
-        opset=opset,
-        mode=mode,
-        seg_output=seg_output,
-        info=info,
+    shape = tuple(shape)
+    path = _export_task_model(
+        model, task, out, shape, batch, dynamic, opset, mode, seg_output, info
     )
+    return path, model, task, shape
 
 
 def read_metadata(path_or_model) -> Dict[str, Any]:
