@@ -3,9 +3,9 @@
 InternImage-T classifier and UperNet-T (random weights, small inputs), tiny H-style and
 L-style archs (every DCNv3/backbone feature: dw_kernel_size 5, center_feature_scale,
 res_post_norm, level-2 post norms, the attention-pooling head; offset_scale 2, post_norm,
-layer scale); the whole detector is in test_export_detector.py. DCNv3 offsets/masks, gates and layer scales
-are randomised first (internimage.deploy.testing): the default init would hide mapping bugs.
-Max relative difference (max|a-b| / max|b|) must stay <= 1e-4 in float32.
+layer scale); the whole detector is in test_export_detector.py. DCNv3 offsets/masks, gates
+and layer scales are randomised first (internimage.deploy.testing): the default init would
+hide mapping bugs. Max relative difference (max|a-b| / max|b|) must stay <= 1e-4 in float32.
 """
 
 import numpy as np
@@ -174,4 +174,3 @@ def test_custom_mode_graph(tmp_path):
     # One explicit softmax per call (the official plugin takes normalised weights).
     assert sum(n.op_type == 'Softmax' for n in graph.node) == len(nodes)
     assert read_metadata(path)['dcnv3_mode'] == 'custom'
-
