@@ -35,6 +35,7 @@ from ops_dcnv3.onnx_export import (
     int_constant,
 )
 
+from ..apis.runner import TASK_SCOPES
 from ..checkpoint import extract_state_dict, load_checkpoint_file
 from .detector import DETECTOR_TYPES, MaskDetectorForExport, check_mask_detector_config
 from .detector import OUTPUT_NAMES as DETECTOR_OUTPUTS
@@ -58,8 +59,8 @@ __all__ = [
     'check_export_options',
 ]
 
-#: default_scope -> task.
-TASKS = {'mmpretrain': 'classification', 'mmseg': 'segmentation', 'mmdet': 'detection'}
+#: default_scope -> task: the tools' table (one table for training, testing and export).
+TASKS = TASK_SCOPES
 #: Model types each task can export (config ``model.type``).
 SUPPORTED_MODELS = {
     'classification': ('ImageClassifier',),
@@ -67,7 +68,6 @@ SUPPORTED_MODELS = {
     'detection': tuple(DETECTOR_TYPES),
 }
 _STRIDE = 32  # the backbone's total stride: inputs must be multiples of it
-_LARGE_MODEL_BYTES = 1800 * 1024**2  # protobuf's 2 GiB limit, with margin: external data
 
 
 # ------------------------------------------------------------------ task wrappers
@@ -405,14 +405,6 @@ def _translation_table(mode: str, opset: int) -> dict:
     return table
 
 
-def _temporary_path(out: str) -> str:
-    folder = osp.dirname(osp.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f'.{osp.basename(out)}.', suffix='.tmp', dir=folder)
-    os.close(handle)
-    return path
-
-
 def _too_new_for(model, opset: int) -> str:
     """': X, Y do not exist in opset K' for the graph's ops newer than ``opset``."""
     import onnx
@@ -488,14 +480,13 @@ def _export_module(module, out, example, output_names, dynamic, opset, mode, met
             example = example.expand(2, *example.shape[1:]).contiguous()
         dynamic_shapes = {'image': {0: 'batch', 2: 'height', 3: 'width'}}
     program = _run_exporter(module.eval(), example, output_names, dynamic_shapes, opset, mode)
-    model = program.model_proto
-    _check_graph(model, opset, mode)
+    _check_graph(program.model_proto, opset, mode)
     props = {'producer': 'internimage.deploy', 'dcnv3_mode': mode, 'opset': opset}
     props['input_shape'] = list(example.shape) if not dynamic else ['batch', 3, 'H', 'W']
     props['dynamic'] = bool(dynamic)
     props['outputs'] = list(output_names)
     props.update(metadata or {})
-    return _save_atomically(model, out, props, opset)
+    return _save_atomically(program, out, props, opset)
 
 
 def _run_exporter(module, example, output_names, dynamic_shapes, opset: int, mode: str):
@@ -541,24 +532,24 @@ def _check_graph(model, opset: int, mode: str) -> None:
             )
 
 
-def _save_atomically(model, out: str, props: Dict[str, Any], opset: int) -> str:
-    """Writes ``model`` with ``props`` as metadata to a temporary file, checks it and renames
-    it to ``out``; nothing is left behind on failure."""
+def _save_atomically(program, out: str, props: Dict[str, Any], opset: int) -> str:
+    """Saves the exported ``program`` with ``props`` as metadata (``ONNXProgram.save``: the
+    weights go to ``<out>.data`` beside it above protobuf's 2 GB) into a private temporary
+    folder, checks the file and moves it (and its data) to ``out``; nothing is left behind
+    on failure."""
+    import shutil
+
     import onnx
 
-    onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in props.items()})
-    tmp = _temporary_path(out)
+    program.model.metadata_props.update({k: json.dumps(v) for k, v in props.items()})
+    folder = osp.dirname(osp.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.', dir=folder)
     try:
-        large = model.ByteSize() > _LARGE_MODEL_BYTES
-        onnx.save_model(
-            model,
-            tmp,
-            save_as_external_data=large,
-            all_tensors_to_one_file=True,
-            location=f'{osp.basename(out)}.data' if large else None,
-        )
+        staged = osp.join(staging, osp.basename(out))
+        program.save(staged)
         try:
-            onnx.checker.check_model(tmp, full_check=True)
+            onnx.checker.check_model(staged, full_check=True)
         except onnx.checker.ValidationError as error:
             if opset >= 18:
                 raise
@@ -571,12 +562,11 @@ def _save_atomically(model, out: str, props: Dict[str, Any], opset: int) -> str:
             ) from error
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+        for name in sorted(os.listdir(staging), key=lambda n: n == osp.basename(out)):
+            os.chmod(osp.join(staging, name), 0o666 & ~umask)  # mkdtemp made it private
+            os.replace(osp.join(staging, name), osp.join(folder, name))  # the .onnx last
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
