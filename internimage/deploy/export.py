@@ -74,14 +74,15 @@ _STRIDE = 32  # the backbone's total stride: inputs must be multiples of it
 
 
 class ClassifierForExport(nn.Module):
-    """mmpretrain ``ImageClassifier``: (N, 3, H, W) normalised image -> (N, classes) logits."""
+    """mmpretrain ``ImageClassifier``: (N, 3, H, W) normalised image -> (N, classes) logits,
+    its own ``forward(mode='tensor')`` (the exporter takes a one-argument forward)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model.head(self.model.extract_feat(image))
+        return self.model(image, mode='tensor')
 
 
 class SegmentorForExport(nn.Module):
@@ -143,22 +144,14 @@ def _check_supported(cfg, task: str) -> None:
         )
 
 
-def _registry(task: str):
-    if task == 'classification':
-        from mmpretrain.registry import DATASETS, MODELS
-    elif task == 'segmentation':
-        from mmseg.registry import DATASETS, MODELS
-    else:
-        from mmdet.registry import DATASETS, MODELS
-    return MODELS, DATASETS
-
-
 def _data_preprocessor(cfg) -> dict:
     return dict(cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {})
 
 
-def _dataset_meta(cfg, datasets, checkpoint_meta: dict) -> dict:
+def _dataset_meta(cfg, checkpoint_meta: dict) -> dict:
     """classes / palette: the checkpoint's dataset_meta, else the config's test dataset."""
+    from mmengine.registry import DATASETS
+
     meta = dict(checkpoint_meta.get('dataset_meta') or {})
     loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
     dataset = dict(loader.get('dataset') or {})
@@ -166,7 +159,7 @@ def _dataset_meta(cfg, datasets, checkpoint_meta: dict) -> dict:
         meta.setdefault(key, value)
     if 'classes' not in meta and dataset.get('type'):
         try:
-            dataset_cls = datasets.get(dataset['type'])
+            dataset_cls = DATASETS.get(f'{cfg.default_scope}.{dataset["type"]}')
         except Exception:  # unknown type: no names
             dataset_cls = None
         for key, value in dict(getattr(dataset_cls, 'METAINFO', None) or {}).items():
@@ -176,6 +169,10 @@ def _dataset_meta(cfg, datasets, checkpoint_meta: dict) -> dict:
 
 def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options=None):
     """Builds the model of ``config`` in eval mode on the CPU.
+
+    Not mmdet's ``init_detector`` / mmseg's ``init_model`` / mmpretrain's ``get_model``: they
+    load checkpoints with ``strict=False`` and only log missing or mismatched weights, where
+    an export must refuse them (:func:`_load_weights`); the model is built as they build it.
 
     Args:
         config (str): Config file (task from its ``default_scope``).
@@ -193,7 +190,7 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
     """
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import MODELS, init_default_scope
 
     if not osp.isfile(config):
         raise DeployError(f'config file not found: {config}')
@@ -206,7 +203,6 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
     task = _task_of(cfg)
     _check_supported(cfg, task)
     init_default_scope(cfg.default_scope)
-    models, datasets = _registry(task)
 
     model_cfg = cfg.model.copy()
     # Weights come from CHECKPOINT (or stay random): never download pre-trained ones.
@@ -216,7 +212,7 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
         model_cfg['pretrained'] = None
     if task == 'classification' and 'data_preprocessor' not in model_cfg:
         model_cfg['data_preprocessor'] = cfg.get('data_preprocessor')
-    model = models.build(model_cfg)
+    model = MODELS.build(model_cfg)  # mmengine's root registry, in the task's default scope
     model = revert_sync_batchnorm(model)  # SyncBN needs a process group; eval BN is the same
 
     checkpoint_meta: Dict[str, Any] = {}
@@ -224,7 +220,7 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
         checkpoint_meta = _load_weights(model, checkpoint)
     model.eval()
 
-    info = _model_info(cfg, task, model, datasets, checkpoint_meta)
+    info = _model_info(cfg, task, model, checkpoint_meta)
     info['config'] = osp.basename(config)
     info['checkpoint'] = osp.basename(checkpoint) if use_checkpoint else 'none'
     return model, cfg, task, info
@@ -263,9 +259,9 @@ def _load_weights(model: nn.Module, checkpoint: str) -> dict:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def _model_info(cfg, task: str, model: nn.Module, datasets, checkpoint_meta: dict) -> dict:
+def _model_info(cfg, task: str, model: nn.Module, checkpoint_meta: dict) -> dict:
     preprocessor = _data_preprocessor(cfg)
-    meta = _dataset_meta(cfg, datasets, checkpoint_meta)
+    meta = _dataset_meta(cfg, checkpoint_meta)
     info: Dict[str, Any] = {'task': task}
     if preprocessor.get('mean') is not None:
         info['mean'] = [float(v) for v in preprocessor['mean']]

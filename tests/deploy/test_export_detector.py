@@ -160,12 +160,12 @@ DETECTOR_CONFIG_ERRORS = [
 
 @pytest.mark.parametrize('override, message', DETECTOR_CONFIG_ERRORS)
 def test_unsupported_detector_refused_before_building(tmp_path, monkeypatch, override, message):
-    import mmdet.registry
+    import mmengine.registry
 
     def no_build(*args, **kwargs):
         raise AssertionError('the model was built before the config was checked')
 
-    monkeypatch.setattr(mmdet.registry.MODELS, 'build', no_build)
+    monkeypatch.setattr(mmengine.registry.MODELS, 'build', no_build)
     config = tmp_path / 'config.py'
     config.write_text(f"_base_ = '{ROOT / DET_TINY}'\n{override}\n")
     from internimage.deploy import export_onnx

@@ -91,12 +91,7 @@ def preprocess(image: np.ndarray, meta: dict, size: tuple) -> np.ndarray:
         image = resized[top : top + height, left : left + width]
     else:
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    if meta.get('channel_order', 'rgb') == 'rgb':
-        image = image[..., ::-1]
-    array = image.astype(np.float32)
-    if 'mean' in meta:
-        array = (array - np.array(meta['mean'], np.float32)) / np.array(meta['std'], np.float32)
-    return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
+    return _normalise(image, meta)
 
 
 def _palette(meta: dict, count: int) -> np.ndarray:
