@@ -210,6 +210,8 @@ def load_task_model(config: str, checkpoint: Optional[str] = 'none', cfg_options
         model_cfg.backbone['init_cfg'] = None
     if 'pretrained' in model_cfg:
         model_cfg['pretrained'] = None
+    if 'train_cfg' in model_cfg:  # inference only, as init_detector / init_model build it
+        model_cfg['train_cfg'] = None
     if task == 'classification' and 'data_preprocessor' not in model_cfg:
         model_cfg['data_preprocessor'] = cfg.get('data_preprocessor')
     model = MODELS.build(model_cfg)  # mmengine's root registry, in the task's default scope

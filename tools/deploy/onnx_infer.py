@@ -186,7 +186,8 @@ def _detect(args, meta: dict, image: np.ndarray) -> int:
     else:
         dets, labels, masks = run_ort(ort_session(args.model, args.threads), batch)
     keep = dets[0, :, 4] > args.score_thr
-    boxes = dets[0, keep, :4] / scale
+    # The file clips to its (padded) input; the image ends at the resized part.
+    boxes = np.minimum(dets[0, keep, :4], [width, height, width, height]) / scale
     masks = masks[0, keep, :height, :width]
     masks = np.stack(
         [
