@@ -1,9 +1,11 @@
 """The whole Mask R-CNN in one ONNX file: ONNX Runtime and OpenVINO against mmdet's predict.
 
-The quick-start detector is trained briefly (fixed seed, 64 px generated scenes) so that it
-makes confident detections; untrained, its class scores stay near 1/4 and no detection
-passes the 0.3 bar, so the parity check would check nothing (asserted below). The file is
-exported once with dynamic batch and size and run at two sizes. Every detection of mmdet's
+The quick-start detector is trained briefly (fixed seed: 50 iterations on 4 generated 64 px
+scenes, which it then detects at scores 0.8-0.99) so that it makes confident detections;
+untrained (or after 30 iterations on 32 scenes) its class scores stay below 0.3 and the
+parity check would check nothing (asserted below). Training dominates the test's time
+(measured: 27 min with the machine's 2 cores shared by ~9 jobs). The file is exported once
+with dynamic batch and size and run on the training scenes at two sizes. Every detection of mmdet's
 ``predict`` (``rescale=False``) scoring > 0.3 must be matched by one of the same label with
 box IoU >= 0.99 and mask IoU >= 0.95.
 """
@@ -27,10 +29,10 @@ pytestmark = [pytest.mark.needs_extension, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 DET_TINY = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
 SPEC = QuickstartSpec(
-    num_train=16, num_val=3, image_size=64, cls_num_train=1, cls_num_val=1, cls_image_size=32,
+    num_train=4, num_val=1, image_size=64, cls_num_train=1, cls_num_val=1, cls_image_size=32,
     seed=3,
 )  # fmt: skip
-TRAIN_ITERS = 30
+TRAIN_ITERS = 50
 SCORE_BAR = 0.3
 MIN_CHECKED = 3  # PyTorch detections above the bar the check needs to mean something
 
@@ -42,7 +44,7 @@ def _train(data_root: Path, work_dir: Path):
 
     cfg = Config.fromfile(str(ROOT / DET_TINY))
     cfg.work_dir = str(work_dir)
-    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = f'{data_root}/coco/'
     for transform in cfg.train_dataloader.dataset.pipeline:
         if transform['type'] == 'Resize':
@@ -62,7 +64,8 @@ def _train(data_root: Path, work_dir: Path):
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """(model, info, images): the trained detector, its export metadata and the val images."""
+    """(model, info, images): the trained detector, its export metadata and its training
+    scenes."""
     folder = tmp_path_factory.mktemp('det')
     data_root = make_quickstart_data(folder / 'data', SPEC)
     torch.manual_seed(0)
@@ -70,7 +73,7 @@ def trained(tmp_path_factory):
     # load_task_model gives the export metadata; its (random) model takes the weights.
     built, _, _, info = load_task_model(str(ROOT / DET_TINY), 'none')
     built.load_state_dict(model.state_dict())
-    images = [cv2.imread(str(p)) for p in sorted((data_root / 'coco' / 'val').glob('*'))]
+    images = [cv2.imread(str(p)) for p in sorted((data_root / 'coco' / 'train').glob('*'))]
     return built.eval(), info, images
 
 
