@@ -602,7 +602,12 @@ def export_task_model(
 def _export_task_model(model, task, out, shape, batch, dynamic, opset, mode, seg_output, info):
     """:func:`export_task_model` with the options already checked."""
     module = wrap_for_export(model, task, seg_output)
-    example = torch.randn(batch, 3, *shape, generator=torch.Generator().manual_seed(0))
+    example_shape = shape
+    if dynamic and task == 'detection':
+        # torch.export specialises size-1 dims: the coarsest anchor level must be >= 2 wide.
+        side = 2 * max(max(s) for s in model.rpn_head.prior_generator.strides)
+        example_shape = tuple(max(s, side) for s in shape)
+    example = torch.randn(batch, 3, *example_shape, generator=torch.Generator().manual_seed(0))
     metadata = {'task': task, **(info or {}), 'input_size': list(shape)}
     if task == 'segmentation':
         metadata['seg_output'] = seg_output

@@ -4,10 +4,11 @@ The quick-start detector is trained briefly (fixed seed: 50 iterations on 4 gene
 scenes, which it then detects at scores 0.8-0.99) so that it makes confident detections;
 untrained (or after 30 iterations on 32 scenes) its class scores stay below 0.3 and the
 parity check would check nothing (asserted below). Training dominates the test's time
-(measured: 27 min with the machine's 2 cores shared by ~9 jobs). The file is exported once
-with dynamic batch and size and run on the training scenes at two sizes. Every detection of mmdet's
-``predict`` (``rescale=False``) scoring > 0.3 must be matched by one of the same label with
-box IoU >= 0.99 and mask IoU >= 0.95.
+(measured: 9 min with the machine's 2 cores shared by ~9 jobs; the parity part 27 s). The
+file is exported once with dynamic batch and size and run on the training scenes at two
+sizes (batch 2 at 64x64, batch 1 at 96x128). Every detection of mmdet's ``predict``
+(``rescale=False``) scoring > 0.3 must be matched by one of the same label with box IoU
+>= 0.99 and mask IoU >= 0.95.
 """
 
 import os
@@ -124,7 +125,8 @@ def test_whole_mask_rcnn_matches_mmdet(trained, tmp_path):
 
     ort, compiled = ort_session(path), openvino_model(path)
     checked = 0
-    for size, picked in (((64, 64), images[:2]), ((96, 64), images[2:3])):
+    # The dynamic file is traced at 128x128 (its coarsest level 2x2); 64 px makes it 1x1.
+    for size, picked in (((64, 64), images[:2]), ((96, 128), images[2:3])):
         image = _normalise(model, picked, size)
         expected = _mmdet_predict(model, image)
         for runtime, outputs in (
