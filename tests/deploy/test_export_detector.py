@@ -4,7 +4,7 @@ The quick-start detector is trained briefly (fixed seed: 50 iterations on 4 gene
 scenes, which it then detects at scores 0.8-0.99) so that it makes confident detections;
 untrained (or after 30 iterations on 32 scenes) its class scores stay below 0.3 and the
 parity check would check nothing (asserted below). Training dominates the test's time
-(measured: 9 min with the machine's 2 cores shared by ~9 jobs; the parity part 27 s). The
+(measured: 5-9 min with the machine's 2 cores shared by ~9 jobs; the parity part 28 s). The
 file is exported once with dynamic batch and size and run on the training scenes at two
 sizes (batch 2 at 64x64, batch 1 at 96x128). Every detection of mmdet's ``predict``
 (``rescale=False``) scoring > 0.3 must be matched by one of the same label with box IoU
