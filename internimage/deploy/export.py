@@ -7,8 +7,8 @@
 - classification (mmpretrain ``ImageClassifier``): normalised image in, logits out;
 - segmentation (mmseg ``EncoderDecoder``, e.g. UperNet): normalised image in, per-pixel class
   logits at the input size (or, with ``seg_output='argmax'``, the label map) out;
-- detection (mmdet detectors): normalised image in, the backbone + neck features out (the
-  box/mask heads' post-processing has no maintained ONNX route on this stack; docs/deploy.md).
+- detection (mmdet Mask R-CNN, Cascade Mask R-CNN): normalised image in, the whole detector
+  out: ``dets``, ``labels``, ``masks`` (:mod:`.detector`).
 
 Preprocessing stays outside the graph, as in OpenMMLab's own deploy tools: the file's
 ``metadata_props`` record what a caller needs (task, classes, palette, mean, std, channel
@@ -35,7 +35,12 @@ from ops_dcnv3.onnx_export import (
     int_constant,
 )
 
+from ..apis.runner import TASK_SCOPES
 from ..checkpoint import load_model_checkpoint
+from .detector import DETECTOR_TYPES, MaskDetectorForExport, check_mask_detector_config
+from .detector import OUTPUT_NAMES as DETECTOR_OUTPUTS
+from .detector import translation_table as detector_translation_table
+from .errors import DeployError
 from .runtime import read_metadata  # noqa: F401 (one definition, re-exported here)
 
 __all__ = [
@@ -44,7 +49,7 @@ __all__ = [
     'SUPPORTED_MODELS',
     'ClassifierForExport',
     'SegmentorForExport',
-    'DetectorFeaturesForExport',
+    'MaskDetectorForExport',
     'load_task_model',
     'wrap_for_export',
     'export_module',
@@ -55,45 +60,30 @@ __all__ = [
     'check_export_options',
 ]
 
-#: default_scope -> task.
-TASKS = {'mmpretrain': 'classification', 'mmseg': 'segmentation', 'mmdet': 'detection'}
+#: default_scope -> task: the tools' table (one table for training, testing and export).
+TASKS = TASK_SCOPES
 #: Model types each task can export (config ``model.type``).
 SUPPORTED_MODELS = {
     'classification': ('ImageClassifier',),
     'segmentation': ('EncoderDecoder',),
-    'detection': (
-        'MaskRCNN',
-        'FasterRCNN',
-        'CascadeRCNN',
-        'HybridTaskCascade',
-        'TwoStageDetector',
-        'RetinaNet',
-        'ATSS',
-        'FCOS',
-        'DINO',
-        'DeformableDETR',
-    ),
+    'detection': tuple(DETECTOR_TYPES),
 }
 _STRIDE = 32  # the backbone's total stride: inputs must be multiples of it
-_LARGE_MODEL_BYTES = 1800 * 1024**2  # protobuf's 2 GiB limit, with margin: external data
-
-
-class DeployError(ValueError):
-    """A user-facing export problem (bad config, checkpoint, shape or opset)."""
 
 
 # ------------------------------------------------------------------ task wrappers
 
 
 class ClassifierForExport(nn.Module):
-    """mmpretrain ``ImageClassifier``: (N, 3, H, W) normalised image -> (N, classes) logits."""
+    """mmpretrain ``ImageClassifier``: (N, 3, H, W) normalised image -> (N, classes) logits,
+    its own ``forward(mode='tensor')`` (the exporter takes a one-argument forward)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model.head(self.model.extract_feat(image))
+        return self.model(image, mode='tensor')
 
 
 class SegmentorForExport(nn.Module):
@@ -124,17 +114,6 @@ class SegmentorForExport(nn.Module):
         return logits.argmax(dim=1)
 
 
-class DetectorFeaturesForExport(nn.Module):
-    """mmdet detector: image -> the backbone + neck feature maps (FPN levels)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(self.model.extract_feat(image))
-
-
 # ------------------------------------------------------------------ config and model
 
 
@@ -149,6 +128,9 @@ def _task_of(cfg) -> str:
 
 
 def _check_supported(cfg, task: str) -> None:
+    if task == 'detection':
+        check_mask_detector_config(cfg.model)
+        return
     model_type = cfg.model.get('type')
     if model_type not in SUPPORTED_MODELS[task]:
         raise DeployError(
@@ -163,22 +145,14 @@ def _check_supported(cfg, task: str) -> None:
         )
 
 
-def _registry(task: str):
-    if task == 'classification':
-        from mmpretrain.registry import DATASETS, MODELS
-    elif task == 'segmentation':
-        from mmseg.registry import DATASETS, MODELS
-    else:
-        from mmdet.registry import DATASETS, MODELS
-    return MODELS, DATASETS
-
-
 def _data_preprocessor(cfg) -> dict:
     return dict(cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {})
 
 
-def _dataset_meta(cfg, datasets, checkpoint_meta: dict) -> dict:
+def _dataset_meta(cfg, checkpoint_meta: dict) -> dict:
     """classes / palette: the checkpoint's dataset_meta, else the config's test dataset."""
+    from mmengine.registry import DATASETS
+
     meta = dict(checkpoint_meta.get('dataset_meta') or {})
     loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
     dataset = dict(loader.get('dataset') or {})
@@ -186,7 +160,7 @@ def _dataset_meta(cfg, datasets, checkpoint_meta: dict) -> dict:
         meta.setdefault(key, value)
     if 'classes' not in meta and dataset.get('type'):
         try:
-            dataset_cls = datasets.get(dataset['type'])
+            dataset_cls = DATASETS.get(f'{cfg.default_scope}.{dataset["type"]}')
         except Exception:  # unknown type: no names
             dataset_cls = None
         for key, value in dict(getattr(dataset_cls, 'METAINFO', None) or {}).items():
@@ -198,6 +172,10 @@ def load_task_model(
     config: str, checkpoint: Optional[str] = 'none', cfg_options=None, allow_partial: bool = False
 ):
     """Builds the model of ``config`` in eval mode on the CPU.
+
+    Not mmdet's ``init_detector`` / mmseg's ``init_model`` / mmpretrain's ``get_model``: they
+    load checkpoints with ``strict=False`` and only log missing or mismatched weights, where
+    an export must refuse them (:func:`_load_weights`); the model is built as they build it.
 
     Args:
         config (str): Config file (task from its ``default_scope``).
@@ -217,7 +195,7 @@ def load_task_model(
     """
     from mmengine.config import Config
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import MODELS, init_default_scope
 
     if not osp.isfile(config):
         raise DeployError(f'config file not found: {config}')
@@ -230,7 +208,6 @@ def load_task_model(
     task = _task_of(cfg)
     _check_supported(cfg, task)
     init_default_scope(cfg.default_scope)
-    models, datasets = _registry(task)
 
     model_cfg = cfg.model.copy()
     # Weights come from CHECKPOINT (or stay random): never download pre-trained ones.
@@ -238,9 +215,11 @@ def load_task_model(
         model_cfg.backbone['init_cfg'] = None
     if 'pretrained' in model_cfg:
         model_cfg['pretrained'] = None
+    if 'train_cfg' in model_cfg:  # inference only, as init_detector / init_model build it
+        model_cfg['train_cfg'] = None
     if task == 'classification' and 'data_preprocessor' not in model_cfg:
         model_cfg['data_preprocessor'] = cfg.get('data_preprocessor')
-    model = models.build(model_cfg)
+    model = MODELS.build(model_cfg)  # mmengine's root registry, in the task's default scope
     model = revert_sync_batchnorm(model)  # SyncBN needs a process group; eval BN is the same
 
     checkpoint_meta: Dict[str, Any] = {}
@@ -248,7 +227,7 @@ def load_task_model(
         checkpoint_meta = _load_weights(model, checkpoint, allow_partial)
     model.eval()
 
-    info = _model_info(cfg, task, model, datasets, checkpoint_meta)
+    info = _model_info(cfg, task, model, checkpoint_meta)
     info['config'] = osp.basename(config)
     info['checkpoint'] = osp.basename(checkpoint) if use_checkpoint else 'none'
     return model, cfg, task, info
@@ -265,9 +244,9 @@ def _load_weights(model: nn.Module, checkpoint: str, allow_partial: bool) -> dic
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def _model_info(cfg, task: str, model: nn.Module, datasets, checkpoint_meta: dict) -> dict:
+def _model_info(cfg, task: str, model: nn.Module, checkpoint_meta: dict) -> dict:
     preprocessor = _data_preprocessor(cfg)
-    meta = _dataset_meta(cfg, datasets, checkpoint_meta)
+    meta = _dataset_meta(cfg, checkpoint_meta)
     info: Dict[str, Any] = {'task': task}
     if preprocessor.get('mean') is not None:
         info['mean'] = [float(v) for v in preprocessor['mean']]
@@ -323,20 +302,16 @@ def wrap_for_export(model: nn.Module, task: str, seg_output: str = 'logits') -> 
             )
         return SegmentorForExport(model, seg_output).eval()
     if task == 'detection':
-        if not hasattr(model, 'extract_feat'):
-            raise DeployError(f'unsupported detector {type(model).__name__}: no extract_feat')
-        return DetectorFeaturesForExport(model).eval()
+        return MaskDetectorForExport(model).eval()
     raise DeployError(f'unknown task {task!r}; expected one of {sorted(set(TASKS.values()))}')
 
 
-def _output_names(task: str, module: nn.Module, example: torch.Tensor) -> List[str]:
+def _output_names(task: str, module: nn.Module) -> List[str]:
     if task == 'classification':
         return ['logits']
     if task == 'segmentation':
         return ['seg_logits' if module.output == 'logits' else 'seg_map']
-    with torch.no_grad():
-        count = len(module(example))
-    return [f'feat{i}' for i in range(count)]
+    return list(DETECTOR_OUTPUTS)
 
 
 def _check_shape(shape: Sequence[int], batch: int) -> Tuple[int, int]:
@@ -408,15 +383,8 @@ def _translation_table(mode: str, opset: int) -> dict:
     ):
         table[target] = _adaptive_avg_pool2d
     table[torch.ops.aten.gelu.default] = _gelu
+    table.update(detector_translation_table())
     return table
-
-
-def _temporary_path(out: str) -> str:
-    folder = osp.dirname(osp.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f'.{osp.basename(out)}.', suffix='.tmp', dir=folder)
-    os.close(handle)
-    return path
 
 
 def _too_new_for(model, opset: int) -> str:
@@ -475,72 +443,95 @@ def export_module(
     Raises:
         DeployError: opset too old for ``mode``, or the model cannot be exported.
     """
-    import onnx
+    opset = _checked_opset(mode, opset)
+    return _export_module(module, out, example, output_names, dynamic, opset, mode, metadata)
 
+
+def _checked_opset(mode: str, opset: Optional[int]) -> int:
     try:
-        opset = check_export_opset(mode, opset)
+        return check_export_opset(mode, opset)
     except (TypeError, ValueError) as error:
         raise DeployError(str(error)) from error
+
+
+def _export_module(module, out, example, output_names, dynamic, opset, mode, metadata) -> str:
+    """:func:`export_module` with ``mode`` and ``opset`` already checked."""
     dynamic_shapes = None
     if dynamic:
         if example.shape[0] < 2:  # torch.export specialises size-1 dims
             example = example.expand(2, *example.shape[1:]).contiguous()
         dynamic_shapes = {'image': {0: 'batch', 2: 'height', 3: 'width'}}
-    module = module.eval()
-    tmp = _temporary_path(out)
-    try:
-        with torch.no_grad():
-            try:
-                program = torch.onnx.export(
-                    module,
-                    (example,),
-                    dynamo=True,
-                    input_names=['image'],
-                    output_names=list(output_names),
-                    opset_version=opset,
-                    dynamic_shapes=dynamic_shapes,
-                    custom_translation_table=_translation_table(mode, opset),
-                    optimize=True,
-                    verbose=False,
-                )
-            except Exception as error:
-                inner = getattr(module, 'model', module)
-                head = getattr(inner, 'head', None) or getattr(inner, 'decode_head', None)
-                what = type(inner).__name__ + (f' with {type(head).__name__}' if head else '')
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ''
-                raise DeployError(
-                    f'cannot export {what} to ONNX: {type(error).__name__}: {first}'
-                ) from error
-        model = program.model_proto
-        written = next((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), None)
-        if written != opset:
-            raise DeployError(
-                f'torch could not write opset {opset} (the graph came out in opset {written})'
-                + _too_new_for(model, opset)
-                + '; choose a later --opset'
-            )
-        if mode != 'custom':
-            foreign = _non_standard_nodes(model)
-            if foreign:
-                raise DeployError(
-                    f'the {mode} graph has nodes outside the default ONNX domain: {foreign}'
-                )
-        props = {'producer': 'internimage.deploy', 'dcnv3_mode': mode, 'opset': opset}
-        props['input_shape'] = list(example.shape) if not dynamic else ['batch', 3, 'H', 'W']
-        props['dynamic'] = bool(dynamic)
-        props['outputs'] = list(output_names)
-        props.update(metadata or {})
-        onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in props.items()})
-        large = model.ByteSize() > _LARGE_MODEL_BYTES
-        onnx.save_model(
-            model,
-            tmp,
-            save_as_external_data=large,
-            all_tensors_to_one_file=True,
-            location=f'{osp.basename(out)}.data' if large else None,
-        )
+    program = _run_exporter(module.eval(), example, output_names, dynamic_shapes, opset, mode)
+    _check_graph(program.model_proto, opset, mode)
+    props = {'producer': 'internimage.deploy', 'dcnv3_mode': mode, 'opset': opset}
+    props['input_shape'] = list(example.shape) if not dynamic else ['batch', 3, 'H', 'W']
+    props['dynamic'] = bool(dynamic)
+    props['outputs'] = list(output_names)
+    props.update(metadata or {})
+    return _save_atomically(program, out, props, opset)
+
+
+def _run_exporter(module, example, output_names, dynamic_shapes, opset: int, mode: str):
+    """``torch.onnx.export`` (dynamo) with our translations; errors become DeployError."""
+    with torch.no_grad():
         try:
-            onnx.checker.check_model(tmp, full_check=True)
+            return torch.onnx.export(
+                module,
+                (example,),
+                dynamo=True,
+                input_names=['image'],
+                output_names=list(output_names),
+                opset_version=opset,
+                dynamic_shapes=dynamic_shapes,
+                custom_translation_table=_translation_table(mode, opset),
+                optimize=True,
+                verbose=False,
+            )
+        except Exception as error:
+            inner = getattr(module, 'model', module)
+            head = getattr(inner, 'head', None) or getattr(inner, 'decode_head', None)
+            what = type(inner).__name__ + (f' with {type(head).__name__}' if head else '')
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+            raise DeployError(
+                f'cannot export {what} to ONNX: {type(error).__name__}: {first}'
+            ) from error
+
+
+def _check_graph(model, opset: int, mode: str) -> None:
+    """The opset torch wrote is ``opset``; no custom-domain node unless ``mode='custom'``."""
+    written = next((o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')), None)
+    if written != opset:
+        raise DeployError(
+            f'torch could not write opset {opset} (the graph came out in opset {written})'
+            + _too_new_for(model, opset)
+            + '; choose a later --opset'
+        )
+    if mode != 'custom':
+        foreign = _non_standard_nodes(model)
+        if foreign:
+            raise DeployError(
+                f'the {mode} graph has nodes outside the default ONNX domain: {foreign}'
+            )
+
+
+def _save_atomically(program, out: str, props: Dict[str, Any], opset: int) -> str:
+    """Saves the exported ``program`` with ``props`` as metadata (``ONNXProgram.save``: the
+    weights go to ``<out>.data`` beside it above protobuf's 2 GB) into a private temporary
+    folder, checks the file and moves it (and its data) to ``out``; nothing is left behind
+    on failure."""
+    import shutil
+
+    import onnx
+
+    program.model.metadata_props.update({k: json.dumps(v) for k, v in props.items()})
+    folder = osp.dirname(osp.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.', dir=folder)
+    try:
+        staged = osp.join(staging, osp.basename(out))
+        program.save(staged)
+        try:
+            onnx.checker.check_model(staged, full_check=True)
         except onnx.checker.ValidationError as error:
             if opset >= 18:
                 raise
@@ -553,12 +544,11 @@ def export_module(
             ) from error
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+        for name in sorted(os.listdir(staging), key=lambda n: n == osp.basename(out)):
+            os.chmod(osp.join(staging, name), 0o666 & ~umask)  # mkdtemp made it private
+            os.replace(osp.join(staging, name), osp.join(folder, name))  # the .onnx last
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
@@ -575,23 +565,40 @@ def export_task_model(
     seg_output: str = 'logits',
     info: Optional[Dict[str, Any]] = None,
 ) -> str:
-    """Wraps an already built task model and exports it (see :func:`export_module`)."""
-    shape = _check_shape(tuple(shape), batch)
+    """Wraps an already built task model and exports it (see :func:`export_module`).
+
+    Args:
+        model (nn.Module): From :func:`load_task_model`.
+        task (str): ``classification``, ``segmentation`` or ``detection``.
+        out (str): ``.onnx`` path.
+        shape (Sequence[int]): Input (H, W), multiples of 32.
+        batch (int): Batch size of the example (the exported one unless ``dynamic``).
+        dynamic, opset, mode: As :func:`export_module`.
+        seg_output (str): Segmentation output, ``logits`` or ``argmax``.
+        info (dict, optional): Metadata from :func:`load_task_model`.
+    """
+    opset = check_export_options(mode, opset, shape, batch)
+    return _export_task_model(
+        model, task, out, tuple(shape), batch, dynamic, opset, mode, seg_output, info
+    )
+
+
+def _export_task_model(model, task, out, shape, batch, dynamic, opset, mode, seg_output, info):
+    """:func:`export_task_model` with the options already checked."""
     module = wrap_for_export(model, task, seg_output)
-    example = torch.randn(batch, 3, *shape, generator=torch.Generator().manual_seed(0))
-    output_names = _output_names(task, module, example)
+    example_shape = shape
+    if dynamic and task == 'detection':
+        # torch.export specialises size-1 dims: the coarsest anchor level must be >= 2 wide.
+        side = 2 * max(max(s) for s in model.rpn_head.prior_generator.strides)
+        example_shape = tuple(max(s, side) for s in shape)
+    example = torch.randn(batch, 3, *example_shape, generator=torch.Generator().manual_seed(0))
     metadata = {'task': task, **(info or {}), 'input_size': list(shape)}
     if task == 'segmentation':
         metadata['seg_output'] = seg_output
-    return export_module(
-        module,
-        out,
-        example,
-        output_names,
-        dynamic=dynamic,
-        opset=opset,
-        mode=mode,
-        metadata=metadata,
+    if task == 'detection':
+        metadata.update(max_detections=module.max_per_img, score_thr=module.score_thr)
+    return _export_module(
+        module, out, example, _output_names(task, module), dynamic, opset, mode, metadata
     )
 
 
@@ -603,10 +610,7 @@ def check_export_options(
     Raises:
         DeployError: unknown mode, opset too old for it, shape not a multiple of 32, bad batch.
     """
-    try:
-        opset = check_export_opset(mode, opset)
-    except (TypeError, ValueError) as error:
-        raise DeployError(str(error)) from error
+    opset = _checked_opset(mode, opset)
     _check_shape(tuple(shape) if shape is not None else (_STRIDE, _STRIDE), batch)
     return opset
 
@@ -623,24 +627,33 @@ def export_onnx(
     mode: str = 'gridsample',
     seg_output: str = 'logits',
     cfg_options=None,
-) -> str:
+    allow_partial: bool = False,
+) -> Tuple[str, nn.Module, str, Tuple[int, int]]:
     """Config + checkpoint (or ``'none'``) -> ``out`` (what ``tools/deploy/export_onnx.py``
-    runs). Arguments are validated before the model is built."""
+    runs). Options and config are checked before the model is built.
+
+    Args:
+        config (str): Config file.
+        checkpoint (str, optional): Checkpoint file or ``'none'``.
+        out (str): ``.onnx`` path.
+        shape (Sequence[int], optional): Input (H, W); None: :func:`default_input_shape`.
+        batch, dynamic, opset, mode, seg_output: As :func:`export_task_model`.
+        cfg_options (dict, optional): Config overrides.
+        allow_partial (bool): Export with a checkpoint that does not fit the model exactly
+            (:func:`load_task_model`). Defaults to False.
+
+    Returns:
+        tuple: ``(path, model, task, shape)``: the file, the built model, its task and the
+        exported input size.
+    """
     opset = check_export_options(mode, opset, shape, batch)
-    model, cfg, task, info = load_task_model(config, checkpoint, cfg_options)
+    model, cfg, task, info = load_task_model(config, checkpoint, cfg_options, allow_partial)
     if shape is None:
         shape = default_input_shape(cfg, task)
     if task != 'segmentation' and seg_output != 'logits':
         raise DeployError(f'--seg-output applies to segmentation models, not {task}')
-    return export_task_model(
-        model,
-        task,
-        out,
-        shape=shape,
-        batch=batch,
-        dynamic=dynamic,
-        opset=opset,
-        mode=mode,
-        seg_output=seg_output,
-        info=info,
+    shape = tuple(shape)
+    path = _export_task_model(
+        model, task, out, shape, batch, dynamic, opset, mode, seg_output, info
     )
+    return path, model, task, shape

@@ -3,9 +3,9 @@
 InternImage-T classifier and UperNet-T (random weights, small inputs), tiny H-style and
 L-style archs (every DCNv3/backbone feature: dw_kernel_size 5, center_feature_scale,
 res_post_norm, level-2 post norms, the attention-pooling head; offset_scale 2, post_norm,
-layer scale) and the detector's backbone + neck. DCNv3 offsets/masks, gates and layer
-scales are randomised first (ops_dcnv3.testing.randomise_parameters): the default init would
-hide mapping bugs.
+layer scale); the whole detector is in test_export_detector.py. DCNv3 offsets/masks, gates
+and layer scales are randomised first (ops_dcnv3.testing.randomise_parameters): the default
+init would hide mapping bugs.
 Max relative difference (max|a-b| / max|b|) must stay <= 1e-4 in float32.
 """
 
@@ -33,7 +33,6 @@ CLS_T = 'configs/classification/internimage-t_8xb128_in1k.py'
 SEG_T = 'configs/segmentation/internimage-t_upernet_8xb2-160k_ade20k-512x512.py'
 CLS_TINY = 'configs/quickstart/internimage-tiny_quickstart_cls.py'
 CLS_FLASH_TINY = 'configs/quickstart/flash-internimage-tiny_quickstart_cls.py'
-DET_TINY = 'configs/quickstart/mask-rcnn_internimage-tiny_quickstart.py'
 TINY = dict(channels=32, depths=[1, 1, 2, 1], groups=[2, 4, 8, 16])
 H_STYLE = dict(
     TINY,
@@ -177,18 +176,6 @@ def test_custom_mode_graph(tmp_path):
     # One explicit softmax per call (the official plugin takes normalised weights).
     assert sum(n.op_type == 'Softmax' for n in graph.node) == len(nodes)
     assert read_metadata(path)['dcnv3_mode'] == 'custom'
-
-
-def test_detector_features_dynamic(tmp_path):
-    model, task, info = _build(DET_TINY)
-    path = export_task_model(
-        model, task, str(tmp_path / 'det.onnx'), shape=(64, 64), dynamic=True, info=info
-    )
-    _check_graph(path)
-    meta = read_metadata(path)
-    assert meta['outputs'] == [f'feat{i}' for i in range(5)]
-    assert meta['classes'] == ['circle', 'square', 'triangle']
-    _check_runtimes(path, model, task, [(1, 64, 96), (3, 96, 64)])
 
 
 def test_flash_internimage_classifier_dynamic(tmp_path):

@@ -114,7 +114,7 @@ def test_checkpoint_weights_and_classes(tmp_path):
     loaded, *_ = load_task_model(CLS_TINY, str(checkpoint))
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
-    path = export_onnx(CLS_TINY, str(checkpoint), str(tmp_path / 'm.onnx'), shape=(64, 64))
+    path, *_ = export_onnx(CLS_TINY, str(checkpoint), str(tmp_path / 'm.onnx'), shape=(64, 64))
     meta = read_metadata(path)
     assert meta['classes'] == classes and meta['checkpoint'] == 'epoch_1.pth'
     assert oct(os.stat(path).st_mode & 0o777) != oct(0o600)  # not left private by mkstemp

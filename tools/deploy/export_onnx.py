@@ -1,4 +1,4 @@
-"""Export an InternImage model (classification / segmentation / detection features) to ONNX.
+"""Export an InternImage model (classifier, segmentor, whole Mask R-CNN detector) to ONNX.
 
     python tools/deploy/export_onnx.py CONFIG CHECKPOINT --out model.onnx
         [--shape H W] [--batch N] [--dynamic] [--opset K]
@@ -68,6 +68,7 @@ def _verify(model, task: str, path: str, args, shape) -> None:
     import torch
 
     from internimage.deploy import wrap_for_export
+    from internimage.deploy.compare import match_detections
     from internimage.deploy.runtime import (
         compare_outputs,
         openvino_model,
@@ -77,15 +78,32 @@ def _verify(model, task: str, path: str, args, shape) -> None:
     )
 
     image = torch.randn(args.batch, 3, *shape, generator=torch.Generator().manual_seed(1))
+    module = wrap_for_export(model, task, args.seg_output)
     with torch.no_grad():
-        expected = wrap_for_export(model, task, args.seg_output)(image)
+        expected = module(image)
     expected = [t.numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
     runtimes = [('onnxruntime', lambda: run_ort(ort_session(path), image.numpy()))]
     if args.dcnv3 == 'gridsample':
         runtimes.append(('openvino', lambda: run_openvino(openvino_model(path), image.numpy())))
     for name, run in runtimes:
         outputs = run()
-        if expected[0].dtype.kind in 'iu':  # label maps: fraction of differing pixels
+        if task == 'detection':  # detections: matched by label and overlap, not by order
+            matches = [
+                m
+                for i in range(args.batch)
+                for m in match_detections(
+                    [e[i] for e in expected], [o[i] for o in outputs], module.score_thr
+                )
+            ]
+            worst = (
+                min((m[2] for m in matches), default=1.0),
+                min((m[3] for m in matches), default=1.0),
+            )
+            print(
+                f'verify {name}: {len(matches)} PyTorch detections, worst matching box IoU '
+                f'{worst[0]:.4f}, mask IoU {worst[1]:.4f}'
+            )
+        elif expected[0].dtype.kind in 'iu':  # label maps: fraction of differing pixels
             diff = float(np.mean(outputs[0] != expected[0]))
             print(f'verify {name}: {diff:.2%} of pixels differ from PyTorch')
         else:
@@ -95,33 +113,20 @@ def _verify(model, task: str, path: str, args, shape) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from internimage.deploy import (
-        DeployError,
-        check_export_options,
-        default_input_shape,
-        export_task_model,
-        load_task_model,
-    )
+    from internimage.deploy import DeployError, export_onnx
 
     try:
-        check_export_options(args.dcnv3, args.opset, args.shape, args.batch)
-        model, cfg, task, info = load_task_model(
-            args.config, args.checkpoint, allow_partial=args.allow_partial
-        )
-        if task != 'segmentation' and args.seg_output != 'logits':
-            raise DeployError(f'--seg-output applies to segmentation models, not {task}')
-        shape = tuple(args.shape) if args.shape else default_input_shape(cfg, task)
-        path = export_task_model(
-            model,
-            task,
+        path, model, task, shape = export_onnx(
+            args.config,
+            args.checkpoint,
             args.out,
-            shape=shape,
+            shape=args.shape,
             batch=args.batch,
             dynamic=args.dynamic,
             opset=args.opset,
             mode=args.dcnv3,
             seg_output=args.seg_output,
-            info=info,
+            allow_partial=args.allow_partial,
         )
     except DeployError as error:
         print(f'error: {error}', file=sys.stderr)
