@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops_dcnv3 import dcnv3, dcnv3_reference, dcnv4, dcnv4_reference
-from ops_dcnv3.testing import DCNv3Config, make_dcnv4_inputs, make_inputs, run_with_grads
+from ops_dcnv3.testing import DCNv3Config, make_inputs
+from tests.ops.op_runs import make_dcnv4_inputs, run_with_grads
 
 pytestmark = pytest.mark.needs_extension
 
