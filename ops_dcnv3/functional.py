@@ -305,6 +305,8 @@ def autocast_inputs(*tensors: Tensor) -> Tuple[Tensor, ...]:
     cast is differentiable: float32 inputs get float32 gradients. float64 and everything
     outside autocast is left as it is.
     """
+    if not all(isinstance(t, Tensor) for t in tensors):
+        return tensors  # the argument checks that follow name what is wrong
     device_type = tensors[0].device.type
     if device_type not in ('cpu', 'cuda') or not torch.is_autocast_enabled(device_type):
         return tensors
