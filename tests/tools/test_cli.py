@@ -233,11 +233,13 @@ def test_task_scope_rejects_foreign_configs():
     assert task_scope(Config(dict(default_scope='mmseg'))) == 'mmseg'
 
 
-def test_amp_without_cuda_is_a_clear_error(monkeypatch):
+def test_amp_without_cuda_trains_in_bfloat16(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # also on a GPU machine
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
-    with pytest.raises(RuntimeError, match='--amp needs a CUDA device'):
-        enable_amp(cfg)
+    enable_amp(cfg)
+    assert cfg.optim_wrapper.type == 'CPUBFloat16AmpOptimWrapper'
+    with pytest.raises(ValueError, match='--amp only applies to optim_wrapper.type'):
+        enable_amp(Config(dict(optim_wrapper=dict(type='ApexOptimWrapper'))))
 
 
 def test_resume_options(tmp_path):
