@@ -82,7 +82,8 @@ def print_table(
 ) -> None:
     """A title line (when given), the header, a rule and the rows, columns padded to
     ``widths`` (at least the header's)."""
-    widths = [max(len(h), w) for h, w in zip(header, widths)]
+    if header:  # rows after the first are printed without one, in the same widths
+        widths = [max(len(h), w) for h, w in zip(header, widths)]
     if title:
         print(title)
     if header:
