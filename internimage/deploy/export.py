@@ -280,9 +280,10 @@ def default_input_shape(cfg, task: str) -> Tuple[int, int]:
         shape = (size, size) if isinstance(size, int) else tuple(size)
     elif task == 'segmentation':
         shape = tuple(cfg.get('crop_size', (512, 512)))
-    else:
-        scale = cfg.get('image_scale')
-        shape = (scale[1], scale[0]) if scale else (800, 1344)
+    else:  # the Resize of the test pipeline: scale is (w, h) in mmdet 3
+        pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+        scales = [t['scale'] for t in pipeline if t.get('type') == 'Resize' and 'scale' in t]
+        shape = (scales[0][1], scales[0][0]) if scales else (800, 1344)
     return tuple(-(-int(s) // _STRIDE) * _STRIDE for s in shape)
 
 
