@@ -66,6 +66,7 @@ from .strict import (
     check_state_dict_fits,
     fit_report,
     install_strict_checkpoint_loading,
+    is_local_path,
     partial_checkpoint_loading,
 )
 
@@ -217,7 +218,7 @@ def load_checkpoint_file(path: str, trust: bool = False, logger: str = 'current'
             f'{path}: mmengine model-zoo aliases are not read here (they hold no InternImage '
             'weights); pass the file path or URL'
         )
-    if '://' not in path:
+    if is_local_path(path):
         check_checkpoint_file(path)  # missing, a directory, unreadable, truncated, bad CRC
     try:
         checkpoint = _torch_load(path, weights_only=not trust, logger=logger)

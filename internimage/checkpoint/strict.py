@@ -128,7 +128,8 @@ def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
         )
 
 
-def _is_local(path: str) -> bool:
+def is_local_path(path: str) -> bool:
+    """A file on this machine, not a URL or a file-backend path (``scheme://``)."""
     return '://' not in str(path)
 
 
@@ -222,7 +223,7 @@ def _strict_read(original: Callable) -> Callable:
     @functools.wraps(original)
     def load_checkpoint(filename, map_location=None, logger='current'):
         path = str(filename)
-        if _is_local(path):
+        if is_local_path(path):
             check_checkpoint_file(path)
         try:
             checkpoint = original(filename, map_location, logger)
