@@ -40,28 +40,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def enable_tta(cfg) -> None:
-    """Test with the config's ``tta_pipeline`` and wrap its model in ``tta_model`` (as
-    mmseg's and mmdet's own test tools do).
-
-    Args:
-        cfg (Config): the loaded config; changed in place.
-    """
-    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
-    if missing:
-        raise ValueError(f'--tta: the config defines no {" / ".join(missing)}')
-    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-    cfg.tta_model.module = cfg.model
-    cfg.model = cfg.tta_model
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     apis.check_checkpoint_file(args.checkpoint)
     cfg = apis.load_config(args)
     cfg.load_from = args.checkpoint
     if args.tta:
-        enable_tta(cfg)
+        apis.enable_tta(cfg)
     if args.show_dir is not None:
         apis.enable_show_dir(cfg, args.show_dir)
     if args.amp:

@@ -41,6 +41,7 @@ __all__ = [
     'enable_amp_test',
     'enable_resume',
     'enable_show_dir',
+    'enable_tta',
     'check_checkpoint_file',
     'check_fsdp_optimizer',
     'replace_sync_bn',
@@ -223,6 +224,21 @@ def enable_resume(cfg: Config, resume: Optional[str]) -> None:
         check_checkpoint_file(resume, '--resume checkpoint')
     cfg.resume = True
     cfg.load_from = None if resume == 'auto' else resume
+
+
+def enable_tta(cfg: Config) -> None:
+    """Test with the config's ``tta_pipeline`` and wrap its model in ``tta_model`` (as
+    mmseg's and mmdet's own test tools do).
+
+    Args:
+        cfg (Config): the loaded config; changed in place.
+    """
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise ValueError(f'--tta: the config defines no {" / ".join(missing)}')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
 
 
 def enable_show_dir(cfg: Config, show_dir: str) -> None:

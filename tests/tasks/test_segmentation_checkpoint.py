@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import internimage  # noqa: F401
+from internimage.apis import enable_tta
 from internimage.checkpoint import extract_state_dict
 from internimage.checkpoint.segmentation import convert_segmentation_checkpoint
 
@@ -281,11 +282,11 @@ def test_convert_tool_writes_a_loadable_segmentation_file(tmp_path):
 def test_test_tool_tta_uses_the_configs_tta_pipeline(read_config):
     cfg = read_config(f'{SEG}/internimage-h_mask2former_16xb1-80k_cocostuff2ade20k-896x896_ms.py')
     model = cfg.model
-    _tool('test').enable_tta(cfg)
+    enable_tta(cfg)
     assert cfg.model.type == 'SegTTAModel' and cfg.model.module == model
     assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
     plain = read_config(f'{SEG}/internimage-h_mask2former_16xb1-80k_cocostuff2ade20k-896x896.py')
     plain = Config(plain.to_dict())
     plain._cfg_dict.pop('tta_model')
     with pytest.raises(ValueError, match='tta_model'):
-        _tool('test').enable_tta(plain)
+        enable_tta(plain)
