@@ -74,3 +74,32 @@ def test_training_step_compiled_as_mmengine_does():
         torch.testing.assert_close(compiled_params[name], param, atol=1e-5, rtol=1e-4)
         moved += int(not torch.equal(param, tiny_classifier().state_dict()[name]))
     assert moved > 0  # the step did update parameters
+
+
+@pytest.mark.slow  # inductor compiles the model: ~40 s on 2 cores
+def test_bfloat16_inference_compiled_with_freezing():
+    """The CPU bfloat16 fast path of docs/inference.md: bfloat16 weights, torch.compile with
+    inductor's freezing. The compiled forward keeps our op in the graph, runs the linears as
+    oneDNN kernels on packed weights (what freezing buys) and stays within bfloat16 rounding
+    of the float32 eager model."""
+    from torch._inductor import config as inductor_config
+    from torch.profiler import profile
+
+    reference = tiny_classifier().eval()
+    model = copy.deepcopy(reference).to(torch.bfloat16)
+    compiled = torch.compile(model, fullgraph=True)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode(), inductor_config.patch(freezing=True):
+        want = reference(images, mode='tensor')
+        eager = model(images.bfloat16(), mode='tensor').float()
+        got = compiled(images.bfloat16(), mode='tensor').float()
+        with profile() as prof:
+            compiled(images.bfloat16(), mode='tensor')
+    scale = want.abs().max()
+    assert (got - want).abs().max() / scale < 2e-2
+    assert (eager - want).abs().max() / scale < 2e-2
+    ops = {event.key for event in prof.key_averages()}
+    assert 'mkldnn::_linear_pointwise' in ops, sorted(ops)
+    assert not {'aten::addmm', 'aten::mm'} & ops, sorted(ops)
+    if not use_reference_op():
+        assert 'ops_dcnv3::dcnv3_forward' in ops, sorted(ops)

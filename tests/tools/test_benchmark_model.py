@@ -1,5 +1,6 @@
 """tools/benchmark_model.py: a tiny CPU run (bfloat16 autocast through the whole model)."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -74,6 +75,22 @@ def test_cpu_report_tables():
     assert re.search(r'^ConvNeXt-T\s+[\d.]+$', output, flags=re.MULTILINE)
     profile = output.split('## InternImage-T inference profile')[-1]
     assert 'aten::addmm' in profile and 'Self CPU time total' in profile, output
+
+
+def test_latency_ratios_compare_compiled_with_compiled():
+    """Every model against eager ConvNeXt-T, and compiled InternImage-T also against compiled
+    ConvNeXt-T (the honest denominator for a compiled model)."""
+    spec = importlib.util.spec_from_file_location('benchmark_model', ROOT / BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    labels = ['InternImage-T', 'ConvNeXt-T', 'InternImage-T compiled', 'ConvNeXt-T compiled']
+    assert module.latency_ratios(labels, 'ConvNeXt-T') == [
+        ('InternImage-T', 'ConvNeXt-T'),
+        ('InternImage-T compiled', 'ConvNeXt-T'),
+        ('ConvNeXt-T compiled', 'ConvNeXt-T'),
+        ('InternImage-T compiled', 'ConvNeXt-T compiled'),
+    ]
+    assert module.latency_ratios(labels[:2], 'ConvNeXt-T') == [('InternImage-T', 'ConvNeXt-T')]
 
 
 def test_cpu_report_rejects_cuda():
