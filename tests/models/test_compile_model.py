@@ -99,7 +99,10 @@ def test_bfloat16_inference_compiled_with_freezing():
     assert (got - want).abs().max() / scale < 2e-2
     assert (eager - want).abs().max() / scale < 2e-2
     ops = {event.key for event in prof.key_averages()}
-    assert 'mkldnn::_linear_pointwise' in ops, sorted(ops)
-    assert not {'aten::addmm', 'aten::mm'} & ops, sorted(ops)
+    # Inductor packs bfloat16 linears only where oneDNN has bfloat16 kernels for the CPU
+    # (AVX-512 and up); elsewhere they stay ATen matrix products.
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        assert 'mkldnn::_linear_pointwise' in ops, sorted(ops)
+        assert not {'aten::addmm', 'aten::mm'} & ops, sorted(ops)
     if not use_reference_op():
         assert 'ops_dcnv3::dcnv3_forward' in ops, sorted(ops)
