@@ -1,11 +1,24 @@
 """Running the repository's tools as a user does: a subprocess from the repository root."""
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(relative: str) -> ModuleType:
+    """The script ``tools/RELATIVE`` (e.g. ``'train.py'``, ``'deploy/export_onnx.py'``)
+    loaded as a module, to call its functions in-process (tools/ holds scripts, not a
+    package)."""
+    path = ROOT / 'tools' / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_tool(*args: str, timeout: int = 300) -> str:

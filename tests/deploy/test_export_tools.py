@@ -1,7 +1,6 @@
 """tools/deploy: export_onnx.py errors (clear message, no file left), checkpoints and
 metadata, and export -> onnx_infer.py as a user runs them."""
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 import torch
 
 from internimage.deploy import DeployError, export_onnx, load_task_model, read_metadata
-from tests.tool_runs import run_tool
+from tests.tool_runs import load_tool, run_tool
 
 pytestmark = pytest.mark.needs_extension
 
@@ -21,16 +20,9 @@ CLS_TINY = 'configs/quickstart/internimage-tiny_quickstart_cls.py'
 SEG_TINY = 'configs/quickstart/upernet_internimage-tiny_quickstart.py'
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / 'tools' / 'deploy' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def export_tool():
-    return _tool('export_onnx')
+    return load_tool('deploy/export_onnx.py')
 
 
 def _write_config(folder: Path, text: str) -> str:

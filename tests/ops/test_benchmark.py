@@ -1,6 +1,5 @@
 """tools/benchmark_dcnv3.py: traffic model, argument checks and a smoke run."""
 
-import importlib.util
 import subprocess
 import sys
 
@@ -8,6 +7,7 @@ import pytest
 import torch
 
 from ops_dcnv3.testing import DCNv3Config
+from tests.tool_runs import load_tool
 
 
 @pytest.fixture(scope='module')
@@ -16,11 +16,8 @@ def script(repo_root):
 
 
 @pytest.fixture(scope='module')
-def benchmark(script):
-    spec = importlib.util.spec_from_file_location('benchmark_dcnv3', script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def benchmark():
+    return load_tool('benchmark_dcnv3.py')
 
 
 def test_compulsory_bytes_stage1(benchmark):

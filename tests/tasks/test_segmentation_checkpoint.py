@@ -12,7 +12,6 @@ are what is checked); a second test follows tensors from official keys to the mo
 the same role.
 """
 
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
@@ -24,6 +23,7 @@ import internimage  # noqa: F401
 from internimage.apis import enable_tta
 from internimage.checkpoint import extract_state_dict
 from internimage.checkpoint.segmentation import convert_segmentation_checkpoint
+from tests.tool_runs import load_tool
 
 Shapes = Dict[str, Tuple[int, ...]]
 SEG = 'configs/segmentation'
@@ -244,18 +244,6 @@ def test_bad_input_is_refused(state_dict, num_classes, message):
         convert_segmentation_checkpoint(state_dict, num_classes=num_classes)
 
 
-def _tool(name: str):
-    """A module of tools/ (they are scripts, not a package)."""
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.pop(0)
-
-
 def test_convert_tool_writes_a_loadable_segmentation_file(tmp_path):
     official = {
         'decode_head.transformer_decoder.layers.0.attentions.1.attn.in_proj_bias': torch.ones(3),
@@ -264,7 +252,7 @@ def test_convert_tool_writes_a_loadable_segmentation_file(tmp_path):
     }
     src, dst = tmp_path / 'official.pth', tmp_path / 'out' / 'converted.pth'
     torch.save({'state_dict': {f'module.{k}': v for k, v in official.items()}, 'meta': {}}, src)
-    _tool('convert_checkpoint').main(
+    load_tool('convert_checkpoint.py').main(
         [str(src), str(dst), '--task', 'segmentation', '--num-classes', '19']
     )
     converted = torch.load(dst, weights_only=True)['state_dict']
@@ -274,7 +262,7 @@ def test_convert_tool_writes_a_loadable_segmentation_file(tmp_path):
         'backbone.levels.0.norm.0.weight': (4,),
     }
     with pytest.raises(SystemExit):  # --num-classes is a segmentation option
-        _tool('convert_checkpoint').parse_args(
+        load_tool('convert_checkpoint.py').parse_args(
             ['a', 'b', '--task', 'detection', '--num-classes', '19']
         )
 

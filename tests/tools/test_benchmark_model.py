@@ -1,13 +1,12 @@
 """tools/benchmark_model.py: a tiny CPU run (bfloat16 autocast through the whole model)."""
 
-import importlib.util
 import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.tool_runs import ROOT, run_tool
+from tests.tool_runs import ROOT, load_tool, run_tool
 
 BENCHMARK = 'tools/benchmark_model.py'
 
@@ -80,9 +79,7 @@ def test_cpu_report_tables():
 def test_latency_ratios_compare_compiled_with_compiled():
     """Every model against eager ConvNeXt-T, and compiled InternImage-T also against compiled
     ConvNeXt-T (the honest denominator for a compiled model)."""
-    spec = importlib.util.spec_from_file_location('benchmark_model', ROOT / BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('benchmark_model.py')
     labels = ['InternImage-T', 'ConvNeXt-T', 'InternImage-T compiled', 'ConvNeXt-T compiled']
     assert module.latency_ratios(labels, 'ConvNeXt-T') == [
         ('InternImage-T', 'ConvNeXt-T'),

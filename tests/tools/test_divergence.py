@@ -2,7 +2,6 @@
 checkpoint, which is kept; every shipped config gets the hook through the tools; a work
 dir that cannot be written is refused before training starts."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,12 @@ import torch
 from internimage import apis
 from internimage.checkpoint import register_checkpoint_safe_globals
 from internimage.engine import StopOnDivergenceHook, TrainingDivergedError
+from tests.tool_runs import load_tool
 
 from .dist_support import make_cls_data, write_cls_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_ITERS = 2
-
-
-def _train_tool():
-    spec = importlib.util.spec_from_file_location('train', ROOT / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -46,7 +39,7 @@ def test_absurd_learning_rate_stops_with_the_last_good_checkpoint(tmp_path):
     )
     work_dir = tmp_path / 'work'
     with pytest.raises(TrainingDivergedError) as error:
-        _train_tool().main([str(config), '--work-dir', str(work_dir)])
+        load_tool('train.py').main([str(config), '--work-dir', str(work_dir)])
     iteration = error.value.iteration
     assert iteration > GOOD_ITERS
     last = work_dir / f'iter_{iteration - 1}.pth'
@@ -163,5 +156,5 @@ def test_unwritable_work_dir_is_refused_before_training(tmp_path):
         f'_base_ = {str(ROOT / "configs/quickstart/internimage-tiny_quickstart_cls.py")!r}\n'
     )
     with pytest.raises(PermissionError, match=f'work dir {work_dir} cannot be written'):
-        _train_tool().main([str(config), '--work-dir', str(work_dir)])
+        load_tool('train.py').main([str(config), '--work-dir', str(work_dir)])
     apis.check_work_dir(str(tmp_path / 'new' / 'work'))  # created when missing

@@ -4,7 +4,6 @@ error naming the file; ``--allow-partial`` (``partial_checkpoint_loading()`` in 
 is the one way to load it anyway (docs/checkpoints.md)."""
 
 import copy
-import importlib.util
 import re
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from internimage.checkpoint import (
     partial_checkpoint_loading,
 )
 from tests.models.official_keys import official_classification_layout
+from tests.tool_runs import load_tool
 
 from .dist_support import make_cls_data
 
@@ -29,14 +29,6 @@ CLS = str(QUICKSTART / 'internimage-tiny_quickstart_cls.py')
 DET = str(QUICKSTART / 'mask-rcnn_internimage-tiny_quickstart.py')
 SEG = str(QUICKSTART / 'upernet_internimage-tiny_quickstart.py')
 CLASSES = ('circle', 'square', 'triangle')
-
-
-def _tool(relative: str):
-    path = ROOT / 'tools' / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +110,7 @@ def _test_args(files, checkpoint, tmp_path, *extra):
 
 @pytest.mark.slow
 def test_test_tool_refuses_a_checkpoint_that_does_not_fit(files, tmp_path, capsys):
-    tool = _tool('test.py')
+    tool = load_tool('test.py')
     with pytest.raises(CheckpointMismatchError) as error:
         tool.main(_test_args(files, files['headless'], tmp_path))
     head = _head_keys(files)
@@ -135,7 +127,7 @@ def test_test_tool_refuses_a_checkpoint_that_does_not_fit(files, tmp_path, capsy
 def test_test_tool_names_a_broken_file(files, tmp_path, kind, problem):
     path = _path(files, kind)
     with pytest.raises(CheckpointReadError, match=re.escape(f'{path} {problem}')):
-        _tool('test.py').main(_test_args(files, path, tmp_path))
+        load_tool('test.py').main(_test_args(files, path, tmp_path))
 
 
 # ------------------------------------------------------------------ tools/image_demo.py
@@ -144,7 +136,7 @@ def _image(files) -> str:
 
 
 def test_image_demo_refuses_and_allows_partial(files, tmp_path):
-    tool = _tool('image_demo.py')
+    tool = load_tool('image_demo.py')
     out = tmp_path / 'out.png'
     with pytest.raises(CheckpointMismatchError) as error:
         tool.main([CLS, files['wrong'], _image(files), '--out-file', str(out)])
@@ -159,7 +151,7 @@ def test_image_demo_refuses_and_allows_partial(files, tmp_path):
 def test_image_demo_names_a_broken_file(files, tmp_path, kind, problem):
     path = _path(files, kind)
     with pytest.raises(CheckpointReadError, match=re.escape(f'{path} {problem}')):
-        _tool('image_demo.py').main(
+        load_tool('image_demo.py').main(
             [CLS, path, _image(files), '--out-file', str(tmp_path / 'o.png')]
         )
 
@@ -172,7 +164,7 @@ def test_image_demo_names_a_broken_file(files, tmp_path, kind, problem):
 def test_export_refuses_by_name(files, tmp_path, capsys, kind, problem):
     path = _path(files, kind)
     out = tmp_path / 'model.onnx'
-    assert _tool('deploy/export_onnx.py').main([CLS, path, '--out', str(out)]) == 2
+    assert load_tool('deploy/export_onnx.py').main([CLS, path, '--out', str(out)]) == 2
     assert f'{path} {problem}' in capsys.readouterr().err
     assert not out.exists()
 
@@ -201,7 +193,7 @@ def official(files, tmp_path_factory):
 
 
 def test_convert_checkpoint_refuses_an_incomplete_classifier(official, tmp_path):
-    tool = _tool('convert_checkpoint.py')
+    tool = load_tool('convert_checkpoint.py')
     out = tmp_path / 'converted.pth'
     with pytest.raises(CheckpointMismatchError) as error:
         tool.main([official['headless'], str(out)])
@@ -222,12 +214,12 @@ def test_convert_checkpoint_refuses_an_incomplete_classifier(official, tmp_path)
 def test_convert_checkpoint_names_a_broken_file(files, tmp_path, kind, problem):
     path = _path(files, kind)
     with pytest.raises(CheckpointReadError, match=re.escape(f'{path} {problem}')):
-        _tool('convert_checkpoint.py').main([path, str(tmp_path / 'out.pth')])
+        load_tool('convert_checkpoint.py').main([path, str(tmp_path / 'out.pth')])
 
 
 def test_convert_checkpoint_names_a_file_of_another_kind(files, tmp_path):
     with pytest.raises(KeyError, match=f'{files["wrong"]}: not an official InternImage'):
-        _tool('convert_checkpoint.py').main([files['wrong'], str(tmp_path / 'out.pth')])
+        load_tool('convert_checkpoint.py').main([files['wrong'], str(tmp_path / 'out.pth')])
 
 
 # ------------------------------------------------------------------ upstream APIs
@@ -321,6 +313,6 @@ def test_upstream_api_partial_load_is_explicit(files):
     ],
 )
 def test_every_tool_takes_the_same_option(tool, argv):
-    module = _tool(tool)
+    module = load_tool(tool)
     assert module.parse_args(argv).allow_partial is False
     assert module.parse_args([*argv, '--allow-partial']).allow_partial is True
