@@ -51,6 +51,8 @@ INTERNIMAGE_T_CONFIG = osp.join(ROOT, 'configs', 'classification', 'internimage-
 FLASH_INTERNIMAGE_T_CONFIG = osp.join(
     ROOT, 'configs', 'classification', 'flash-internimage-t_8xb128_in1k.py'
 )
+# The report's label of a model under torch.compile: its eager label plus this.
+COMPILED = ' compiled'
 
 
 def logits(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -158,7 +160,7 @@ def build_report_models(
     num_classes: int, compile_model: bool, dtype: torch.dtype = torch.float32
 ) -> Tuple[Dict[str, nn.Module], Dict[str, nn.Module]]:
     """The inference and the training candidates: InternImage-T and ConvNeXt-T eager and (with
-    ``compile_model``) InternImage-T under inductor, sharing the eager model's parameters.
+    ``compile_model``) under inductor, sharing the eager models' parameters.
     With a half ``dtype`` the inference candidates are copies with weights in that dtype (the
     whole forward in it, as ``model.to(dtype)`` gives); training stays float32 and runs under
     autocast (print_train_table).
@@ -186,9 +188,9 @@ def build_report_models(
         # code that decides on freezing (checked with torch 2.14: the linears stay aten
         # addmm). It only acts on graphs compiled without gradients, so not on training.
         inductor_config.freezing = True
-        train['InternImage-T compiled'] = torch.compile(train['InternImage-T'])
+        train['InternImage-T' + COMPILED] = torch.compile(train['InternImage-T'])
         for label in ('InternImage-T', 'ConvNeXt-T'):
-            infer[f'{label} compiled'] = torch.compile(infer[label])
+            infer[label + COMPILED] = torch.compile(infer[label])
     return infer, train
 
 
@@ -197,12 +199,12 @@ def latency_ratios(labels: List[str], baseline: str) -> List[Tuple[str, str]]:
     ``baseline``, and each compiled model against the compiled ``baseline`` where both are in
     the table."""
     pairs = [(label, baseline) for label in labels if label != baseline]
-    compiled_baseline = f'{baseline} compiled'
+    compiled_baseline = baseline + COMPILED
     if compiled_baseline in labels:
         pairs += [
             (label, compiled_baseline)
             for label in labels
-            if label.endswith(' compiled') and label != compiled_baseline
+            if label.endswith(COMPILED) and label != compiled_baseline
         ]
     return pairs
 
@@ -252,7 +254,7 @@ def output_agreement(
     lines = [f'\n## {args.dtype} outputs against float32: max |diff| / max |float32 logit|']
     with torch.inference_mode():
         for label, model in models.items():
-            want = logits(reference[label.removesuffix(' compiled')].eval(), images)
+            want = logits(reference[label.removesuffix(COMPILED)].eval(), images)
             got = logits(model.eval(), images.to(DTYPES[args.dtype])).float()
             error = ((got - want).abs().max() / want.abs().max()).item()
             lines.append(f'{label:<24} {error:.2e}')
@@ -282,7 +284,7 @@ def print_train_table(
     for model in models.values():
         model.train()
     # The compiled model is timed after the eager ones, not between them.
-    eager = {label: model for label, model in models.items() if 'compiled' not in label}
+    eager = {label: model for label, model in models.items() if not label.endswith(COMPILED)}
     medians = interleaved_medians(
         {label: train_step(model) for label, model in eager.items()}, args.warmup, args.iters
     )
@@ -347,7 +349,7 @@ def cpu_report(args: argparse.Namespace) -> None:
         print_train_table(train_models, args)
     print_latency_table(infer_models, args)
     print('\n'.join(agreement))
-    for label in ('InternImage-T', 'InternImage-T compiled'):
+    for label in ('InternImage-T', 'InternImage-T' + COMPILED):
         if label in infer_models:
             print_profile(infer_models[label], args, label)
 
